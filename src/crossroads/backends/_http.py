@@ -1,0 +1,219 @@
+"""The thin transport shared by HTTP backends: pooled httpx client, retries, SSE.
+
+Retries follow the official SDKs: 408, 409, 429 and 5xx, plus connection errors and
+timeouts, with jittered exponential backoff; ``Retry-After`` / ``retry-after-ms`` and
+``x-should-retry`` are honoured; the total time spent waiting is capped. Other 4xx are
+never retried. A stream is retried only before its first byte has been read.
+
+SSE parsing follows https://html.spec.whatwg.org/multipage/server-sent-events.html.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..errors import APIError, TimeoutError, UpstreamUnavailableError
+
+__all__ = ["HTTPTransport", "RetryPolicy", "SSEEvent", "iter_sse", "parse_retry_after"]
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+ErrorMapper = Callable[[int, Any, httpx.Headers], APIError]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 2
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    #: Cap on the total seconds slept across all retries of one call.
+    budget_s: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        """Jittered exponential backoff for retry number ``attempt`` (0-based)."""
+        ceiling = min(self.max_delay_s, self.initial_delay_s * (2**attempt))
+        return ceiling * (0.5 + random.random() / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    event: str
+    data: str
+    id: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
+    """Server-sent events from a stream of lines (line terminators already removed)."""
+    event, data, last_id = "", [], None
+    async for line in lines:
+        if not line:
+            if data:
+                yield SSEEvent(event or "message", "\n".join(data), last_id)
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id":
+            last_id = value
+    if data:
+        yield SSEEvent(event or "message", "\n".join(data), last_id)
+
+
+def _body_of(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+class HTTPTransport:
+    """One pooled ``httpx.AsyncClient`` per backend, with retries and error mapping."""
+
+    def __init__(
+        self,
+        *,
+        vendor: str,
+        base_url: str,
+        headers: dict[str, str],
+        error_mapper: ErrorMapper,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.base_url = base_url.rstrip("/")
+        self.headers = headers
+        self.error_mapper = error_mapper
+        self.retry = retry or RetryPolicy()
+        self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._owns_client = client is None
+        self.client = client or httpx.AsyncClient(
+            timeout=self.timeout,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+    def _network_error(self, exc: httpx.HTTPError) -> APIError:
+        if isinstance(exc, httpx.TimeoutException):
+            return TimeoutError(f"no answer in time ({exc.__class__.__name__})", vendor=self.vendor)
+        return UpstreamUnavailableError(
+            f"cannot reach {self.base_url}: {exc.__class__.__name__}: {exc}", vendor=self.vendor
+        )
+
+    async def _send(
+        self, path: str, body: dict[str, Any], params: dict[str, str] | None, stream: bool
+    ) -> httpx.Response:
+        """Send with retries; returns a response with a 2xx status (unread when streaming)."""
+        slept = 0.0
+        attempt = 0
+        while True:
+            request = self.client.build_request(
+                "POST",
+                self._url(path),
+                json=body,
+                params=params,
+                headers=self.headers,
+                timeout=self.timeout,
+            )
+            error: APIError
+            delay_hint: float | None = None
+            retryable: bool
+            try:
+                response = await self.client.send(request, stream=stream)
+            except httpx.HTTPError as exc:
+                error = self._network_error(exc)
+                error.__cause__ = exc
+                retryable = True
+            else:
+                if response.is_success:
+                    return response
+                await response.aread()
+                error = self.error_mapper(response.status_code, _body_of(response), response.headers)
+                delay_hint = parse_retry_after(response.headers)
+                should = response.headers.get("x-should-retry")
+                if should in ("true", "false"):
+                    retryable = should == "true"
+                else:
+                    retryable = response.status_code in RETRYABLE_STATUS
+                await response.aclose()
+            if not retryable or attempt >= self.retry.max_retries:
+                raise error
+            delay = delay_hint if delay_hint is not None else self.retry.backoff(attempt)
+            if slept + delay > self.retry.budget_s:
+                raise error
+            await asyncio.sleep(delay)
+            slept += delay
+            attempt += 1
+
+    async def post_json(
+        self, path: str, body: dict[str, Any], params: dict[str, str] | None = None
+    ) -> tuple[Any, httpx.Headers]:
+        """POST a JSON body and return the decoded JSON answer and its headers."""
+        response = await self._send(path, body, params, stream=False)
+        try:
+            return response.json(), response.headers
+        except ValueError as exc:
+            raise UpstreamUnavailableError(
+                f"answer was not JSON (status {response.status_code})", vendor=self.vendor
+            ) from exc
+
+    async def stream_sse(
+        self, path: str, body: dict[str, Any], params: dict[str, str] | None = None
+    ) -> AsyncIterator[SSEEvent]:
+        """POST and yield the server-sent events of the answer."""
+        response = await self._send(path, body, params, stream=True)
+        try:
+            async for event in iter_sse(response.aiter_lines()):
+                yield event
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc) from exc
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()

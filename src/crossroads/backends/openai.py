@@ -1,0 +1,224 @@
+"""OpenAI Chat Completions, and every server that speaks it (vLLM, TGI, Ollama, ...).
+
+Wire format: https://platform.openai.com/docs/api-reference/chat — the canonical types
+already have this shape, so translation is mostly renaming the model and reading usage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import httpx
+
+from ..errors import APIError, UpstreamUnavailableError, error_for_status
+from ..types import ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage
+from ._http import HTTPTransport, RetryPolicy, parse_retry_after
+from .base import Backend, Capabilities, Deployment
+
+__all__ = [
+    "OpenAIBackend",
+    "chunk_from_openai",
+    "error_from_openai",
+    "request_to_openai",
+    "response_from_openai",
+    "usage_from_openai",
+]
+
+VENDOR = "openai"
+OFFICIAL_HOST = "api.openai.com"
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "eos": "stop",  # TGI
+    "stop_sequence": "stop",
+    "error": "error",
+}
+
+
+def finish_from_openai(value: str | None) -> FinishReason | None:
+    return None if value is None else _FINISH.get(value, "stop")
+
+
+def request_to_openai(
+    request: ChatRequest, vendor_model: str, *, stream: bool, official: bool = False
+) -> dict[str, Any]:
+    """The JSON body for ``POST /chat/completions``."""
+    body = request.model_dump(mode="json", exclude_none=True, by_alias=True)
+    body["model"] = vendor_model
+    body.pop("stream", None)
+    body.pop("stream_options", None)
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    if official and "max_tokens" in body:
+        # Reasoning models reject max_tokens; max_completion_tokens works for all.
+        body["max_completion_tokens"] = body.pop("max_tokens")
+    return body
+
+
+def usage_from_openai(data: dict[str, Any] | None) -> Usage:
+    if not data:
+        return Usage()
+    prompt_details = data.get("prompt_tokens_details") or {}
+    completion_details = data.get("completion_tokens_details") or {}
+    usage = Usage.of(
+        int(data.get("prompt_tokens") or 0),
+        int(data.get("completion_tokens") or 0),
+        cached=int(prompt_details.get("cached_tokens") or 0),
+        reasoning=int(completion_details.get("reasoning_tokens") or 0),
+    )
+    if data.get("total_tokens"):
+        usage.total_tokens = int(data["total_tokens"])
+    return usage
+
+
+def response_from_openai(data: dict[str, Any], model: str) -> ChatResponse:
+    """Canonical response from an OpenAI-shaped JSON answer; ``model`` is our name."""
+    choices = []
+    for raw in data.get("choices") or []:
+        message = dict(raw.get("message") or {})
+        message.setdefault("role", "assistant")
+        choices.append(
+            {
+                "index": raw.get("index", 0),
+                "message": message,
+                "finish_reason": finish_from_openai(raw.get("finish_reason")),
+                "logprobs": raw.get("logprobs"),
+            }
+        )
+    return ChatResponse.model_validate(
+        {
+            "id": data.get("id") or "chatcmpl-unknown",
+            "created": data.get("created") or 0,
+            "model": model,
+            "choices": choices,
+            "usage": usage_from_openai(data.get("usage")),
+            "system_fingerprint": data.get("system_fingerprint"),
+        }
+    )
+
+
+def chunk_from_openai(data: dict[str, Any], model: str) -> ChatChunk:
+    """Canonical chunk from one ``data:`` payload of an OpenAI stream."""
+    if "error" in data and not data.get("choices"):
+        raise error_from_openai(500, data, httpx.Headers(), mid_stream=True)
+    choices = data.get("choices") or []
+    for choice in choices:
+        choice["finish_reason"] = finish_from_openai(choice.get("finish_reason"))
+    usage = data.get("usage")
+    return ChatChunk.model_validate(
+        {
+            "id": data.get("id") or "chatcmpl-unknown",
+            "created": data.get("created") or 0,
+            "model": model,
+            "choices": choices,
+            "usage": usage_from_openai(usage) if usage else None,
+            "system_fingerprint": data.get("system_fingerprint"),
+        }
+    )
+
+
+def error_from_openai(
+    status: int, body: Any, headers: httpx.Headers, *, mid_stream: bool = False
+) -> APIError:
+    """The Crossroads error for an OpenAI error body ``{"error": {...}}``."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        message = str(err.get("message") or err)
+        code = err.get("code") or err.get("type")
+    elif isinstance(err, str):  # some compatible servers send {"error": "text"}
+        message, code = err, None
+    else:
+        message, code = (str(body)[:500] or f"HTTP {status}"), None
+    if mid_stream:
+        message = f"error in the middle of the stream: {message}"
+    return error_for_status(
+        status,
+        message,
+        vendor=VENDOR,
+        code=str(code) if code is not None else None,
+        retry_after=parse_retry_after(headers),
+        request_id=headers.get("x-request-id"),
+        body=body,
+    )
+
+
+class OpenAIBackend(Backend):
+    """OpenAI's API, or any OpenAI-compatible server given by ``base_url``."""
+
+    name: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
+    api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
+
+    def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(deployment, http=http)
+        base_url = deployment.base_url or self.default_base_url or ""
+        self.official = OFFICIAL_HOST in base_url
+        headers = {"content-type": "application/json", **deployment.headers}
+        if deployment.api_key:
+            headers["authorization"] = f"Bearer {deployment.api_key}"
+        self.transport = HTTPTransport(
+            vendor=VENDOR,
+            base_url=base_url,
+            headers=headers,
+            error_mapper=error_from_openai,
+            timeout=deployment.timeout,
+            connect_timeout=deployment.connect_timeout,
+            retry=RetryPolicy(
+                max_retries=deployment.max_retries, budget_s=deployment.retry_budget_s
+            ),
+            client=http,
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            streaming=True,
+            tools=True,
+            json_schema=True,
+            vision=True,
+            logprobs=True,
+            context_window=self.deployment.context_window,
+        )
+
+    def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        return request_to_openai(
+            request, self.deployment.model, stream=stream, official=self.official
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        data, _ = await self.transport.post_json("/chat/completions", self._body(request, False))
+        return response_from_openai(data, request.model)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        finished = False
+        async for event in self.transport.stream_sse(
+            "/chat/completions", self._body(request, True)
+        ):
+            if event.data.strip() == "[DONE]":
+                return
+            try:
+                payload = json.loads(event.data)
+            except ValueError as exc:
+                raise UpstreamUnavailableError(
+                    f"malformed stream event: {event.data[:200]!r}", vendor=VENDOR
+                ) from exc
+            if event.event == "error":
+                raise error_from_openai(500, payload, httpx.Headers(), mid_stream=True)
+            chunk = chunk_from_openai(payload, request.model)
+            finished = finished or any(c.finish_reason for c in chunk.choices)
+            yield chunk
+        if not finished:
+            raise UpstreamUnavailableError(
+                "stream ended before the answer was finished", vendor=VENDOR
+            )
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .fakes.openai_fake import OpenAIFake
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's keys, config or state."""
+    for var in (
+        "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+        "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "CROSSROADS_CONFIG",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path_factory.mktemp("crossroads-home")
+    monkeypatch.setenv("CROSSROADS_HOME", str(home))
+    monkeypatch.chdir(home)
+
+
+@pytest.fixture(scope="session")
+def _openai_server() -> Iterator[OpenAIFake]:
+    with OpenAIFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def openai_fake(_openai_server: OpenAIFake) -> Iterator[OpenAIFake]:
+    _openai_server.replies.clear()
+    _openai_server.requests.clear()
+    yield _openai_server
+    _openai_server.replies.clear()
