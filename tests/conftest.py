@@ -5,14 +5,24 @@ from collections.abc import Iterator
 import pytest
 
 from .fakes.openai_fake import OpenAIFake
+from .fakes.server import FakeServer
+from .vendors import _fakes, vendor  # noqa: F401  (fixtures shared by e2e tests)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No test sees the developer's keys, config or state."""
     for var in (
-        "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-        "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "CROSSROADS_CONFIG",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "CROSSROADS_CONFIG",
     ):
         monkeypatch.delenv(var, raising=False)
     home = tmp_path_factory.mktemp("crossroads-home")
@@ -20,15 +30,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.chdir(home)
 
 
-@pytest.fixture(scope="session")
-def _openai_server() -> Iterator[OpenAIFake]:
-    with OpenAIFake() as fake:
-        yield fake
-
-
 @pytest.fixture
-def openai_fake(_openai_server: OpenAIFake) -> Iterator[OpenAIFake]:
-    _openai_server.replies.clear()
-    _openai_server.requests.clear()
-    yield _openai_server
-    _openai_server.replies.clear()
+def openai_fake(_fakes: dict[str, FakeServer]) -> Iterator[OpenAIFake]:  # noqa: F811
+    fake = _fakes["openai"]
+    assert isinstance(fake, OpenAIFake)
+    fake.replies.clear()
+    fake.requests.clear()
+    yield fake
+    fake.replies.clear()

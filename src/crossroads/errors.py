@@ -144,7 +144,7 @@ class UpstreamUnavailableError(APIError):
     error_type = "api_error"
 
 
-class TimeoutError(APIError):  # noqa: A001 - deliberate, exported as crossroads.TimeoutError
+class TimeoutError(APIError):
     status_code = 408
     error_type = "timeout_error"
 

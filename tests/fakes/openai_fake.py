@@ -36,9 +36,19 @@ class OpenAIFake(FakeServer):
         ]
 
     async def models(self, request: Request) -> Response:
-        return self.json({"object": "list", "data": [
-            {"id": "gpt-4o", "object": "model", "created": self.created, "owned_by": "openai"}
-        ]})
+        return self.json(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "gpt-4o",
+                        "object": "model",
+                        "created": self.created,
+                        "owned_by": "openai",
+                    }
+                ],
+            }
+        )
 
     def _headers(self, reply: Reply) -> dict[str, str]:
         return {
@@ -103,8 +113,12 @@ class OpenAIFake(FakeServer):
                 "created": self.created,
                 "model": model,
                 "choices": [
-                    {"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": reply.finish}
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": reply.finish,
+                    }
                 ],
                 "usage": self._usage(reply),
                 "system_fingerprint": "fp_fake",
@@ -132,19 +146,34 @@ class OpenAIFake(FakeServer):
         if reply.tool_calls:
             for i, call in enumerate(self._tool_calls(reply)):
                 args = call["function"]["arguments"]
-                yield chunk({"tool_calls": [{
-                    "index": i, "id": call["id"], "type": "function",
-                    "function": {"name": call["function"]["name"], "arguments": ""}}]})
+                yield chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": i,
+                                "id": call["id"],
+                                "type": "function",
+                                "function": {"name": call["function"]["name"], "arguments": ""},
+                            }
+                        ]
+                    }
+                )
                 for j in range(0, len(args), 5):
-                    yield chunk({"tool_calls": [{
-                        "index": i, "function": {"arguments": args[j : j + 5]}}]})
+                    yield chunk(
+                        {"tool_calls": [{"index": i, "function": {"arguments": args[j : j + 5]}}]}
+                    )
         else:
             for piece in reply.pieces():
                 if reply.fail_after_chunks is not None and sent >= reply.fail_after_chunks:
                     reply.status = 500
-                    err = {"error": {"message": "The server had an error while processing "
-                                     "your request.", "type": "server_error",
-                                     "param": None, "code": None}}
+                    err = {
+                        "error": {
+                            "message": "The server had an error while processing your request.",
+                            "type": "server_error",
+                            "param": None,
+                            "code": None,
+                        }
+                    }
                     yield f"data: {json.dumps(err)}\n\n"
                     return
                 if reply.truncate_after_chunks is not None and sent >= reply.truncate_after_chunks:
@@ -154,9 +183,13 @@ class OpenAIFake(FakeServer):
         yield chunk({}, reply.finish)
         if include_usage:
             data = {
-                "id": "chatcmpl-fake", "object": "chat.completion.chunk",
-                "created": self.created, "model": model, "system_fingerprint": "fp_fake",
-                "choices": [], "usage": self._usage(reply),
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [],
+                "usage": self._usage(reply),
             }
             yield f"data: {json.dumps(data)}\n\n"
         yield "data: [DONE]\n\n"

@@ -47,9 +47,7 @@ class Reply:
     truncate_after_chunks: int | None = None
 
     @classmethod
-    def error(
-        cls, status: int, message: str = "boom", *, type: str = "", **headers: str
-    ) -> Reply:
+    def error(cls, status: int, message: str = "boom", *, type: str = "", **headers: str) -> Reply:
         return cls(
             status=status,
             error_message=message,

@@ -40,7 +40,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Jittered exponential backoff for retry number ``attempt`` (0-based)."""
-        ceiling = min(self.max_delay_s, self.initial_delay_s * (2**attempt))
+        ceiling = min(self.max_delay_s, self.initial_delay_s * 2.0**attempt)
         return ceiling * (0.5 + random.random() / 2)
 
 
@@ -59,7 +59,7 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000, 0.0)
+            return max(float(ms) / 1000.0, 0.0)
         except ValueError:
             pass
     value = headers.get("retry-after")
@@ -78,7 +78,8 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
     """Server-sent events from a stream of lines (line terminators already removed)."""
-    event, data, last_id = "", [], None
+    event, last_id = "", None
+    data: list[str] = []
     async for line in lines:
         if not line:
             if data:
@@ -172,8 +173,12 @@ class HTTPTransport:
                 if response.is_success:
                     return response
                 await response.aread()
-                error = self.error_mapper(response.status_code, _body_of(response), response.headers)
+                error = self.error_mapper(
+                    response.status_code, _body_of(response), response.headers
+                )
                 delay_hint = parse_retry_after(response.headers)
+                if delay_hint is None:  # some vendors put it in the body (Gemini RetryInfo)
+                    delay_hint = getattr(error, "retry_after", None)
                 should = response.headers.get("x-should-retry")
                 if should in ("true", "false"):
                     retryable = should == "true"
@@ -200,6 +205,20 @@ class HTTPTransport:
             raise UpstreamUnavailableError(
                 f"answer was not JSON (status {response.status_code})", vendor=self.vendor
             ) from exc
+
+    async def get_json(self, path: str, *, probe_timeout_s: float | None = None) -> Any:
+        """One GET without retries (used to probe that an upstream is reachable)."""
+        try:
+            response = await self.client.get(
+                self._url(path),
+                headers=self.headers,
+                timeout=httpx.Timeout(probe_timeout_s) if probe_timeout_s else self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc) from exc
+        if not response.is_success:
+            raise self.error_mapper(response.status_code, _body_of(response), response.headers)
+        return _body_of(response)
 
     async def stream_sse(
         self, path: str, body: dict[str, Any], params: dict[str, str] | None = None

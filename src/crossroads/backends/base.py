@@ -95,6 +95,8 @@ class Backend(ABC):
     base_url_env: ClassVar[str | None] = None
     #: Whether a call without an API key is an error (False for local servers).
     requires_key: ClassVar[bool] = True
+    #: A cheap authenticated GET that proves the upstream is up and takes the key.
+    probe_path: ClassVar[str | None] = None
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         self.deployment = deployment
@@ -110,6 +112,18 @@ class Backend(ABC):
     @abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """The answer as OpenAI-shaped chunks; the last chunk carries usage."""
+
+    async def check(self) -> bool:
+        """Probe the upstream: True when reached, False when there is nothing to probe.
+
+        Raises the mapped :class:`~crossroads.errors.APIError` when it is down or
+        refuses the key.
+        """
+        transport = getattr(self, "transport", None)
+        if transport is None or self.probe_path is None:
+            return False
+        await transport.get_json(self.probe_path, probe_timeout_s=5.0)
+        return True
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has nothing to release."""

@@ -1,0 +1,69 @@
+"""The root ``crossroads`` command and its shared options."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from . import chat as chat_cmd
+from . import config_cmd, models_cmd
+
+__all__ = ["app", "main", "run_guarded"]
+
+app = typer.Typer(
+    name="crossroads",
+    help="Open- vs closed-source LLMs: one interface, evidence from your own tasks, "
+    "and a decision.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="crossroads.yaml to use (default: $CROSSROADS_CONFIG, ./crossroads.yaml, "
+            "$CROSSROADS_HOME/crossroads.yaml).",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = {"config": config}
+
+
+def run_guarded(fn: Callable[[], T]) -> T:
+    """Run a command body; Crossroads errors become a clear message and exit status."""
+    from ..errors import ConfigError, CrossroadsError
+
+    try:
+        return fn()
+    except CrossroadsError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def config_path(ctx: typer.Context) -> Any:
+    return (ctx.obj or {}).get("config")
+
+
+app.command("models")(models_cmd.models)
+app.command("chat")(chat_cmd.chat)
+app.add_typer(config_cmd.config_app, name="config")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="crossroads")

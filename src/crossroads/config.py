@@ -1,0 +1,224 @@
+"""Configuration: one YAML file, secrets only as ``${ENV_VAR}`` references.
+
+Lookup order for the file (first found wins):
+
+1. the ``--config`` flag (or the ``path`` argument of :func:`load_config`);
+2. the ``CROSSROADS_CONFIG`` environment variable;
+3. ``crossroads.yaml`` in the current directory;
+4. ``crossroads.yaml`` in ``CROSSROADS_HOME`` (default ``~/.crossroads``).
+
+With no file at all the configuration is empty, and ``provider/model`` names still work
+from the vendors' standard environment variables. ``CROSSROADS_HOME`` relocates all
+state (database, caches, reports).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "Config",
+    "ModelEntry",
+    "PriceOverride",
+    "crossroads_home",
+    "expand_env",
+    "find_config_path",
+    "load_config",
+]
+
+CONFIG_FILENAME = "crossroads.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def crossroads_home() -> Path:
+    """Where Crossroads keeps state: ``$CROSSROADS_HOME`` or ``~/.crossroads``."""
+    value = os.environ.get("CROSSROADS_HOME")
+    return Path(value).expanduser() if value else Path.home() / ".crossroads"
+
+
+def expand_env(value: str) -> tuple[str | None, list[str]]:
+    """Replace ``${VAR}`` / ``${VAR:-default}``; returns the text (None if a var is unset)
+    and the names of the variables it refers to."""
+    names: list[str] = []
+    missing = False
+
+    def sub(match: re.Match[str]) -> str:
+        nonlocal missing
+        name, default = match.group(1), match.group(2)
+        names.append(name)
+        found = os.environ.get(name)
+        if found:
+            return found
+        if default is not None:
+            return default
+        missing = True
+        return ""
+
+    text = _ENV_REF.sub(sub, value)
+    return (None if missing else text), names
+
+
+class PriceOverride(BaseModel):
+    """US dollars per 1M tokens, overriding the catalog's prices."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class ModelEntry(BaseModel):
+    """One model under ``models:``: a name bound to a backend and a vendor model id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    backend: str
+    model: str = Field(min_length=1, description="the vendor's model id or a local path")
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, description="an env reference like ${VAR}")
+    timeout: float = Field(default=60.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    headers: dict[str, str] = Field(default_factory=dict)
+    prices: PriceOverride | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    aliases: list[str] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_is_env_reference(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_REF.fullmatch(value.strip()):
+            raise ValueError(
+                "api_key must be an environment reference such as ${OPENAI_API_KEY}; "
+                "never write a key into the file"
+            )
+        return value
+
+    @property
+    def api_key_env(self) -> str | None:
+        if self.api_key is None:
+            return None
+        match = _ENV_REF.fullmatch(self.api_key.strip())
+        return match.group(1) if match else None
+
+
+class Config(BaseModel):
+    """The whole ``crossroads.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelEntry] = Field(default_factory=list)
+    #: The file this was read from (None when no file was found).
+    path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, models: list[ModelEntry]) -> list[ModelEntry]:
+        seen: set[str] = set()
+        for entry in models:
+            for name in (entry.name, *entry.aliases):
+                if name in seen:
+                    raise ValueError(f"model name or alias {name!r} is used twice")
+                seen.add(name)
+        return models
+
+    def entry(self, name: str) -> ModelEntry | None:
+        """The entry named ``name`` or carrying it as an alias."""
+        for entry in self.models:
+            if name == entry.name or name in entry.aliases:
+                return entry
+        return None
+
+    def names(self) -> list[str]:
+        return [n for e in self.models for n in (e.name, *e.aliases)]
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file by the documented lookup order, or None."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"Config file {path} does not exist.")
+        return path
+    env = os.environ.get("CROSSROADS_CONFIG")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"CROSSROADS_CONFIG points to {path}, which does not exist.")
+        return path
+    for candidate in (Path.cwd() / CONFIG_FILENAME, crossroads_home() / CONFIG_FILENAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the YAML node at a pydantic error location."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+            if found is None:
+                break
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                break
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    """Validate config text; errors name the file, the line and the field."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the top level must be a mapping (e.g. `models:`).")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = _line_of(root, loc)
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            lines.append(f"{source}:{line or 1}: {field}: {err['msg']}")
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from exc
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Find and read the configuration (an empty one when there is no file)."""
+    found = find_config_path(path)
+    if found is None:
+        return Config()
+    try:
+        text = found.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {found}: {exc}") from exc
+    config = parse_config(text, str(found))
+    config.path = found
+    return config

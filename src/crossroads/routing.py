@@ -1,0 +1,137 @@
+"""Model names → deployments.
+
+A name resolves, in this order, to:
+
+1. an entry (or alias) in ``crossroads.yaml``;
+2. ``provider/model`` where ``provider`` is an installed backend (``openai/gpt-4o``,
+   ``anthropic/claude-sonnet-4-5``, ``google/gemini-2.5-flash``): the key and base URL
+   come from the vendor SDK's own environment variables, so no config file is needed;
+3. a catalog id or alias (``gpt-4o``, ``claude-sonnet-4-5``) of an API model.
+
+Anything else is an :class:`~crossroads.errors.UnknownModelError` with close matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from urllib.parse import urlparse
+
+from .backends.base import Backend, Deployment, Prices, available_backends, load_backend
+from .catalog import CatalogEntry, find_model, suggest
+from .config import Config, ModelEntry, expand_env
+from .errors import ConfigError, MissingKeyError, UnknownModelError
+
+__all__ = ["catalog_entry_for", "resolve", "suggest_names"]
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+def _is_local(url: str | None) -> bool:
+    return bool(url) and (urlparse(url).hostname or "") in _LOCAL_HOSTS
+
+
+def catalog_entry_for(backend: str, vendor_model: str) -> CatalogEntry | None:
+    """The catalog row for a vendor model id, when the catalog knows it."""
+    for name in (f"{backend}/{vendor_model}", vendor_model):
+        entry = find_model(name)
+        if entry is not None:
+            return entry
+    return None
+
+
+def _prices(entry: ModelEntry | None, row: CatalogEntry | None) -> Prices | None:
+    if entry is not None and entry.prices is not None:
+        p = entry.prices
+        return Prices(p.input, p.output, p.cached_input)
+    if row is not None and row.prices is not None:
+        return Prices(row.prices.input, row.prices.output, row.prices.cached_input)
+    return None
+
+
+def _env_key(cls: type[Backend]) -> tuple[str | None, str | None]:
+    """The key from the backend's standard env vars, and the var to name in errors."""
+    names = [n for n in (cls.api_key_env, *getattr(cls, "api_key_env_fallbacks", ())) if n]
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name], name
+    return None, (names[0] if names else None)
+
+
+def _from_entry(entry: ModelEntry) -> Deployment:
+    cls = load_backend(entry.backend)
+    if entry.api_key is not None:
+        key, refs = expand_env(entry.api_key)
+        env_name = refs[0] if refs else None
+        if key is None and env_name:
+            raise MissingKeyError(entry.name, env_name)
+    elif entry.base_url and not cls.default_base_url:
+        key, env_name = None, None
+    elif entry.base_url:
+        # A custom server (vLLM, Ollama, a proxy) may not need a key; use one if present.
+        key, env_name = _env_key(cls)
+    else:
+        key, env_name = _env_key(cls)
+        if key is None and cls.requires_key and env_name:
+            raise MissingKeyError(entry.name, env_name)
+    row = catalog_entry_for(entry.backend, entry.model)
+    return Deployment(
+        name=entry.name,
+        backend=entry.backend,
+        model=entry.model,
+        base_url=entry.base_url,
+        api_key=key,
+        api_key_env=env_name,
+        timeout=entry.timeout,
+        connect_timeout=entry.connect_timeout,
+        max_retries=entry.max_retries,
+        headers=dict(entry.headers),
+        context_window=entry.context_window or (row.context_window if row else None),
+        max_output_tokens=entry.max_output_tokens or (row.max_output_tokens if row else None),
+        prices=_prices(entry, row),
+        options=dict(entry.options),
+    )
+
+
+def _from_provider(name: str, backend: str, vendor_model: str) -> Deployment:
+    cls = load_backend(backend)
+    base_url = os.environ.get(cls.base_url_env) if cls.base_url_env else None
+    key, env_name = _env_key(cls)
+    needs_key = cls.requires_key and not _is_local(base_url)
+    if key is None and needs_key and env_name:
+        raise MissingKeyError(name, env_name)
+    row = catalog_entry_for(backend, vendor_model)
+    return Deployment(
+        name=name,
+        backend=backend,
+        model=vendor_model,
+        base_url=base_url or None,
+        api_key=key,
+        api_key_env=env_name,
+        context_window=row.context_window if row else None,
+        max_output_tokens=row.max_output_tokens if row else None,
+        prices=_prices(None, row),
+    )
+
+
+def suggest_names(name: str, config: Config, n: int = 3) -> list[str]:
+    """Close matches among configured names first, then catalog ids."""
+    local = difflib.get_close_matches(name, config.names(), n=n, cutoff=0.6)
+    return [*local, *(s for s in suggest(name, n) if s not in local)][:n]
+
+
+def resolve(name: str, config: Config) -> Deployment:
+    """The deployment a model name stands for (see the module docstring for the order)."""
+    entry = config.entry(name)
+    if entry is not None:
+        return _from_entry(entry)
+    row = find_model(name)
+    if row is not None and row.status == "retired":
+        successor = f" Use its successor {row.successor!r} instead." if row.successor else ""
+        raise ConfigError(f"{row.name} ({row.id}) has been retired by {row.vendor}.{successor}")
+    provider, sep, rest = name.partition("/")
+    if sep and rest and provider in available_backends():
+        return _from_provider(name, provider, rest)
+    if row is not None and row.backend in available_backends() and row.kind == "closed":
+        return _from_provider(name, row.backend, row.vendor_model)
+    raise UnknownModelError(name, suggest_names(name, config))

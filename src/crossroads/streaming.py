@@ -1,0 +1,100 @@
+"""Assemble a stream of chunks into one complete response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .types import (
+    AssistantMessage,
+    ChatChunk,
+    ChatResponse,
+    Choice,
+    FinishReason,
+    FunctionCall,
+    ToolCall,
+    Usage,
+)
+
+__all__ = ["StreamAccumulator"]
+
+
+@dataclass
+class _ToolCallParts:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+    #: Vendor extensions on the call (e.g. Gemini's thought signature), kept verbatim.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _ChoiceParts:
+    text: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    tools: dict[int, _ToolCallParts] = field(default_factory=dict)
+    finish_reason: FinishReason | None = None
+
+
+class StreamAccumulator:
+    """Feed chunks with :meth:`add`; :meth:`response` gives the equivalent full answer."""
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.model = ""
+        self.created = 0
+        self.usage: Usage | None = None
+        self._choices: dict[int, _ChoiceParts] = {}
+
+    def add(self, chunk: ChatChunk) -> None:
+        self.id = self.id or chunk.id
+        self.model = self.model or chunk.model
+        self.created = self.created or chunk.created
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        for choice in chunk.choices:
+            parts = self._choices.setdefault(choice.index, _ChoiceParts())
+            delta = choice.delta
+            if delta.content:
+                parts.text.append(delta.content)
+            if delta.refusal:
+                parts.refusal.append(delta.refusal)
+            for call in delta.tool_calls or []:
+                tool = parts.tools.setdefault(call.index, _ToolCallParts())
+                if call.id:
+                    tool.id = call.id
+                if call.model_extra:
+                    tool.extra.update(call.model_extra)
+                if call.function is not None:
+                    if call.function.name:
+                        tool.name = call.function.name
+                    if call.function.arguments:
+                        tool.arguments.append(call.function.arguments)
+            if choice.finish_reason is not None:
+                parts.finish_reason = choice.finish_reason
+
+    def response(self) -> ChatResponse:
+        choices = []
+        for index in sorted(self._choices):
+            parts = self._choices[index]
+            calls = [
+                ToolCall(
+                    id=t.id or f"call_{i}",
+                    function=FunctionCall(name=t.name, arguments="".join(t.arguments)),
+                    **t.extra,
+                )
+                for i, t in sorted(parts.tools.items())
+            ]
+            message = AssistantMessage(
+                content="".join(parts.text) if parts.text or not calls else None,
+                refusal="".join(parts.refusal) or None,
+                tool_calls=calls or None,
+            )
+            choices.append(Choice(index=index, message=message, finish_reason=parts.finish_reason))
+        return ChatResponse(
+            id=self.id or "chatcmpl-stream",
+            created=self.created,
+            model=self.model,
+            choices=choices,
+            usage=self.usage or Usage(),
+        )
