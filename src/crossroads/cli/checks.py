@@ -6,6 +6,7 @@ import asyncio
 import os
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..backends.base import Deployment, available_backends, load_backend
@@ -31,7 +32,7 @@ def describe_sources(config: Config, console: Console) -> None:
         try:
             cls = load_backend(name)
         except (ConfigError, ImportError) as exc:
-            console.print(f"  backend {name}: [red]cannot load[/] ({exc})")
+            console.print(f"  backend {name}: [red]cannot load[/] ({escape(str(exc))})")
             continue
         if cls.api_key_env:
             state = "set" if os.environ.get(cls.api_key_env) else "not set"
@@ -43,7 +44,8 @@ async def _probe(deployment: Deployment) -> str:
     try:
         probed = await asyncio.wait_for(backend.check(), PROBE_TIMEOUT_S)
     except (APIError, TimeoutError) as exc:
-        return f"[red]unreachable[/]: {getattr(exc, 'message', exc) or 'timed out'}"
+        detail = getattr(exc, "message", None) or str(exc) or "timed out"
+        return f"[red]unreachable[/]: {escape(detail)}"
     finally:
         await backend.aclose()
     return "[green]reachable[/]" if probed else "ready (nothing to probe)"
@@ -94,7 +96,7 @@ def check_models(config: Config, console: Console, *, probe: bool = True) -> int
 
     async def _static(target: Deployment | str) -> str:
         if isinstance(target, str):
-            return f"[yellow]not callable[/]: {target}"
+            return f"[yellow]not callable[/]: {escape(target)}"
         return "configured (not probed)"
 
     states = asyncio.run(run_probes())
