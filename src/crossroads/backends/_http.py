@@ -15,6 +15,7 @@ import email.utils
 import json
 import random
 import time
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,17 @@ from typing import Any
 import httpx
 
 from ..errors import APIError, TimeoutError, UpstreamUnavailableError
+from .base import Backend, Deployment
 
-__all__ = ["HTTPTransport", "RetryPolicy", "SSEEvent", "iter_sse", "parse_retry_after"]
+__all__ = [
+    "HTTPBackend",
+    "HTTPTransport",
+    "RetryPolicy",
+    "SSEEvent",
+    "decode_event",
+    "iter_sse",
+    "parse_retry_after",
+]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -236,3 +246,51 @@ class HTTPTransport:
     async def aclose(self) -> None:
         if self._owns_client:
             await self.client.aclose()
+
+
+def decode_event(event: SSEEvent, vendor: str) -> Any:
+    """The JSON payload of a stream event; a malformed one is an upstream failure."""
+    try:
+        return json.loads(event.data)
+    except ValueError as exc:
+        raise UpstreamUnavailableError(
+            f"malformed stream event: {event.data[:200]!r}", vendor=vendor
+        ) from exc
+
+
+class HTTPBackend(Backend):
+    """A backend over HTTP: one :class:`HTTPTransport` built from the deployment.
+
+    Subclasses give ``default_base_url``, :meth:`auth_headers` and :meth:`map_error`,
+    and may adjust :meth:`base_url`.
+    """
+
+    def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(deployment, http=http)
+        self.transport = HTTPTransport(
+            vendor=self.name,
+            base_url=self.base_url(),
+            headers={"content-type": "application/json", **self.auth_headers()}
+            | deployment.headers,
+            error_mapper=self.map_error,
+            timeout=deployment.timeout,
+            connect_timeout=deployment.connect_timeout,
+            retry=RetryPolicy(
+                max_retries=deployment.max_retries, budget_s=deployment.retry_budget_s
+            ),
+            client=http,
+        )
+
+    def base_url(self) -> str:
+        return (self.deployment.base_url or self.default_base_url or "").rstrip("/")
+
+    @abstractmethod
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that carry the key (and any required version header)."""
+
+    @abstractmethod
+    def map_error(self, status: int, body: Any, headers: httpx.Headers) -> APIError:
+        """The Crossroads error for an HTTP error answer."""
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()

@@ -62,8 +62,8 @@ from ..types import (
     now,
     text_of,
 )
-from ._http import HTTPTransport, RetryPolicy, parse_retry_after
-from .base import Backend, Capabilities, Deployment
+from ._http import HTTPBackend, decode_event, parse_retry_after
+from .base import Capabilities, Deployment
 
 __all__ = [
     "API_VERSION",
@@ -555,7 +555,7 @@ def error_from_anthropic(
 # --- backend -------------------------------------------------------------------------
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(HTTPBackend):
     """Claude models through Anthropic's Messages API."""
 
     name: ClassVar[str] = "anthropic"
@@ -566,32 +566,23 @@ class AnthropicBackend(Backend):
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)
-        base_url = (deployment.base_url or self.default_base_url or "").rstrip("/")
-        base_url = base_url.removesuffix("/v1")  # the path below already has it
-        headers = {
-            "content-type": "application/json",
-            "anthropic-version": API_VERSION,
-            **deployment.headers,
-        }
-        if deployment.api_key:
-            headers["x-api-key"] = deployment.api_key
         mode = deployment.options.get("json_schema_mode")
         if mode in ("native", "tool"):
             self.structured_outputs = mode == "native"
         else:
             self.structured_outputs = supports_structured_outputs(deployment.model)
-        self.transport = HTTPTransport(
-            vendor=VENDOR,
-            base_url=base_url,
-            headers=headers,
-            error_mapper=error_from_anthropic,
-            timeout=deployment.timeout,
-            connect_timeout=deployment.connect_timeout,
-            retry=RetryPolicy(
-                max_retries=deployment.max_retries, budget_s=deployment.retry_budget_s
-            ),
-            client=http,
-        )
+
+    def base_url(self) -> str:
+        return super().base_url().removesuffix("/v1")  # MESSAGES_PATH already has it
+
+    def auth_headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if self.deployment.api_key:
+            headers["x-api-key"] = self.deployment.api_key
+        return headers
+
+    def map_error(self, status: int, body: Any, headers: httpx.Headers) -> APIError:
+        return error_from_anthropic(status, body, headers)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -625,12 +616,7 @@ class AnthropicBackend(Backend):
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         state = AnthropicStreamState(request.model, json_tool=self._json_tool(request))
         async for event in self.transport.stream_sse(MESSAGES_PATH, self._body(request, True)):
-            try:
-                payload = json.loads(event.data)
-            except ValueError as exc:
-                raise UpstreamUnavailableError(
-                    f"malformed stream event: {event.data[:200]!r}", vendor=VENDOR
-                ) from exc
+            payload = decode_event(event, VENDOR)
             if not isinstance(payload, dict):
                 raise UpstreamUnavailableError(
                     f"malformed stream event: {event.data[:200]!r}", vendor=VENDOR
@@ -638,6 +624,3 @@ class AnthropicBackend(Backend):
             for chunk in state.feed(event.event, payload):
                 yield chunk
         state.close()
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()

@@ -55,8 +55,8 @@ from ..types import (
     now,
     text_of,
 )
-from ._http import HTTPTransport, RetryPolicy, parse_retry_after
-from .base import Backend, Capabilities, Deployment
+from ._http import HTTPBackend, decode_event, parse_retry_after
+from .base import Capabilities, Deployment
 
 __all__ = [
     "GeminiStreamState",
@@ -498,7 +498,7 @@ def error_from_gemini(
 # --- backend -------------------------------------------------------------------------
 
 
-class GoogleBackend(Backend):
+class GoogleBackend(HTTPBackend):
     """Gemini models through the Gemini Developer API.
 
     The key comes from ``GEMINI_API_KEY``; ``GOOGLE_API_KEY`` (what the ``google-genai``
@@ -515,27 +515,22 @@ class GoogleBackend(Backend):
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)
-        base_url = (deployment.base_url or self.default_base_url or "").rstrip("/")
+        model = deployment.model if "/" in deployment.model else f"models/{deployment.model}"
+        self.model_path = "/" + model
+
+    def base_url(self) -> str:
+        base_url = super().base_url()
         # Accept a base URL given with or without the API version.
         if not re.search(r"/v1(beta\d*|alpha)?$", base_url):
             base_url = f"{base_url}/{API_VERSION}"
-        headers = {"content-type": "application/json", **deployment.headers}
-        if deployment.api_key:
-            headers["x-goog-api-key"] = deployment.api_key
-        model = deployment.model if "/" in deployment.model else f"models/{deployment.model}"
-        self.model_path = "/" + model
-        self.transport = HTTPTransport(
-            vendor=VENDOR,
-            base_url=base_url,
-            headers=headers,
-            error_mapper=error_from_gemini,
-            timeout=deployment.timeout,
-            connect_timeout=deployment.connect_timeout,
-            retry=RetryPolicy(
-                max_retries=deployment.max_retries, budget_s=deployment.retry_budget_s
-            ),
-            client=http,
-        )
+        return base_url
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.deployment.api_key
+        return {"x-goog-api-key": key} if key else {}
+
+    def map_error(self, status: int, body: Any, headers: httpx.Headers) -> APIError:
+        return error_from_gemini(status, body, headers)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -563,12 +558,7 @@ class GoogleBackend(Backend):
             request_to_gemini(request),
             params={"alt": "sse"},
         ):
-            try:
-                payload = json.loads(event.data)
-            except ValueError as exc:
-                raise UpstreamUnavailableError(
-                    f"malformed stream event: {event.data[:200]!r}", vendor=VENDOR
-                ) from exc
+            payload = decode_event(event, VENDOR)
             for item in payload if isinstance(payload, list) else [payload]:
                 if not isinstance(item, dict):
                     raise UpstreamUnavailableError(
@@ -577,6 +567,3 @@ class GoogleBackend(Backend):
                 for chunk in state.feed(item):
                     yield chunk
         yield state.finish()
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()

@@ -6,7 +6,6 @@ already have this shape, so translation is mostly renaming the model and reading
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -14,8 +13,8 @@ import httpx
 
 from ..errors import APIError, UpstreamUnavailableError, error_for_status
 from ..types import ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage
-from ._http import HTTPTransport, RetryPolicy, parse_retry_after
-from .base import Backend, Capabilities, Deployment
+from ._http import HTTPBackend, decode_event, parse_retry_after
+from .base import Capabilities, Deployment
 
 __all__ = [
     "OpenAIBackend",
@@ -149,7 +148,7 @@ def error_from_openai(
     )
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(HTTPBackend):
     """OpenAI's API, or any OpenAI-compatible server given by ``base_url``."""
 
     name: ClassVar[str] = "openai"
@@ -160,23 +159,14 @@ class OpenAIBackend(Backend):
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)
-        base_url = deployment.base_url or self.default_base_url or ""
-        self.official = OFFICIAL_HOST in base_url
-        headers = {"content-type": "application/json", **deployment.headers}
-        if deployment.api_key:
-            headers["authorization"] = f"Bearer {deployment.api_key}"
-        self.transport = HTTPTransport(
-            vendor=VENDOR,
-            base_url=base_url,
-            headers=headers,
-            error_mapper=error_from_openai,
-            timeout=deployment.timeout,
-            connect_timeout=deployment.connect_timeout,
-            retry=RetryPolicy(
-                max_retries=deployment.max_retries, budget_s=deployment.retry_budget_s
-            ),
-            client=http,
-        )
+        self.official = OFFICIAL_HOST in self.transport.base_url
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.deployment.api_key
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def map_error(self, status: int, body: Any, headers: httpx.Headers) -> APIError:
+        return error_from_openai(status, body, headers)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -205,12 +195,7 @@ class OpenAIBackend(Backend):
         ):
             if event.data.strip() == "[DONE]":
                 return
-            try:
-                payload = json.loads(event.data)
-            except ValueError as exc:
-                raise UpstreamUnavailableError(
-                    f"malformed stream event: {event.data[:200]!r}", vendor=VENDOR
-                ) from exc
+            payload = decode_event(event, VENDOR)
             if event.event == "error":
                 raise error_from_openai(500, payload, httpx.Headers(), mid_stream=True)
             chunk = chunk_from_openai(payload, request.model)
@@ -220,6 +205,3 @@ class OpenAIBackend(Backend):
             raise UpstreamUnavailableError(
                 "stream ended before the answer was finished", vendor=VENDOR
             )
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()
