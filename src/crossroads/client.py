@@ -22,13 +22,21 @@ from pydantic import ValidationError
 
 from .backends.base import Backend, Deployment, load_backend
 from .config import Config, load_config
-from .errors import BadRequestError, ContextWindowExceededError
-from .routing import resolve
+from .errors import (
+    BadRequestError,
+    ContextWindowExceededError,
+    TimeoutError,
+    UpstreamUnavailableError,
+)
+from .routing import ReplicaPool, resolve, resolve_all
 from .types import ChatChunk, ChatRequest, ChatResponse, Message, Timings, Usage, text_of
 
 __all__ = ["AsyncClient", "Client", "MessagesInput", "estimate_prompt_tokens"]
 
 MessagesInput = str | Sequence[Message | dict[str, Any]]
+
+#: Failures after which another replica of the same model is tried.
+_FAILOVER = (UpstreamUnavailableError, TimeoutError)
 
 #: Characters per token in the pre-flight context check (OpenAI's rule of thumb).
 CHARS_PER_TOKEN = 4
@@ -59,20 +67,25 @@ class AsyncClient:
         self.config = config if isinstance(config, Config) else load_config(config)
         self._http = http
         self._check_context = check_context
-        self._backends: dict[str, Backend] = {}
+        self._pools: dict[str, ReplicaPool] = {}
 
     def deployment(self, model: str) -> Deployment:
         """What ``model`` resolves to (raises UnknownModelError, MissingKeyError)."""
         return resolve(model, self.config)
 
-    def backend(self, model: str) -> Backend:
-        """The (cached) backend instance serving ``model``."""
-        found = self._backends.get(model)
+    def pool(self, model: str) -> ReplicaPool:
+        """The (cached) backends serving ``model``, one per replica."""
+        found = self._pools.get(model)
         if found is None:
-            deployment = self.deployment(model)
-            found = load_backend(deployment.backend)(deployment, http=self._http)
-            self._backends[model] = found
+            backends = [
+                load_backend(d.backend)(d, http=self._http) for d in resolve_all(model, self.config)
+            ]
+            found = self._pools[model] = ReplicaPool.of(backends)
         return found
+
+    def backend(self, model: str) -> Backend:
+        """The backend of ``model``'s first replica."""
+        return self.pool(model).backends[0]
 
     def _request(self, model: str, messages: MessagesInput, options: dict[str, Any]) -> ChatRequest:
         try:
@@ -100,13 +113,25 @@ class AsyncClient:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Like :meth:`chat`, for an already-built request."""
-        backend = self.backend(request.model)
-        self._check(backend, request)
-        start = time.perf_counter()
-        response = await backend.complete(request)
-        total = time.perf_counter() - start
-        response.usage.timings = Timings(time_to_first_token_s=total, total_s=total)
-        return response
+        pool = self.pool(request.model)
+        replicas = pool.order()
+        for attempt, replica in enumerate(replicas):
+            self._check(replica.backend, request)
+            start = time.perf_counter()
+            replica.in_flight += 1
+            try:
+                response = await replica.backend.complete(request)
+            except _FAILOVER:
+                pool.mark_down(replica)
+                if attempt == len(replicas) - 1:
+                    raise
+                continue
+            finally:
+                replica.in_flight -= 1
+            total = time.perf_counter() - start
+            response.usage.timings = Timings(time_to_first_token_s=total, total_s=total)
+            return response
+        raise AssertionError("a pool always has a replica")
 
     def stream_chat(
         self, model: str, messages: MessagesInput, **options: Any
@@ -116,32 +141,51 @@ class AsyncClient:
         return self.stream(self._request(model, messages, options))
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
-        """Like :meth:`stream_chat`, for an already-built request."""
-        backend = self.backend(request.model)
-        self._check(backend, request)
-        start = time.perf_counter()
-        first: float | None = None
-        held: ChatChunk | None = None
-        async for chunk in backend.stream(request):
-            if first is None and any(
-                c.delta.content or c.delta.tool_calls or c.delta.refusal for c in chunk.choices
-            ):
-                first = time.perf_counter() - start
-            if chunk.usage is not None:
-                # Hold usage back so timings can be attached once the stream is done.
-                if held is not None:
-                    yield held
-                held = chunk
+        """Like :meth:`stream_chat`, for an already-built request. A replica that fails
+        before its first chunk is cooled down and the next one is tried."""
+        pool = self.pool(request.model)
+        replicas = pool.order()
+        for attempt, replica in enumerate(replicas):
+            self._check(replica.backend, request)
+            start = time.perf_counter()
+            first: float | None = None
+            held: ChatChunk | None = None
+            started = False
+            replica.in_flight += 1
+            try:
+                async for chunk in replica.backend.stream(request):
+                    started = True
+                    if first is None and any(
+                        c.delta.content or c.delta.tool_calls or c.delta.refusal
+                        for c in chunk.choices
+                    ):
+                        first = time.perf_counter() - start
+                    if chunk.usage is not None:
+                        # Hold usage back so timings can be attached when the stream ends.
+                        if held is not None:
+                            yield held
+                        held = chunk
+                        continue
+                    yield chunk
+            except _FAILOVER:
+                if started or attempt == len(replicas) - 1:
+                    raise
+                pool.mark_down(replica)
                 continue
-            yield chunk
-        usage = held.usage if held is not None and held.usage is not None else Usage()
-        usage.timings = Timings(time_to_first_token_s=first, total_s=time.perf_counter() - start)
-        yield held or ChatChunk(id="chatcmpl-usage", model=request.model, usage=usage)
+            finally:
+                replica.in_flight -= 1
+            usage = held.usage if held is not None and held.usage is not None else Usage()
+            usage.timings = Timings(
+                time_to_first_token_s=first, total_s=time.perf_counter() - start
+            )
+            yield held or ChatChunk(id="chatcmpl-usage", model=request.model, usage=usage)
+            return
 
     async def aclose(self) -> None:
-        for backend in self._backends.values():
-            await backend.aclose()
-        self._backends.clear()
+        for pool in self._pools.values():
+            for backend in pool.backends:
+                await backend.aclose()
+        self._pools.clear()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -29,10 +36,13 @@ __all__ = [
     "Config",
     "ModelEntry",
     "PriceOverride",
+    "Replica",
     "crossroads_home",
+    "env_reference",
     "expand_env",
     "find_config_path",
     "load_config",
+    "parse_config",
 ]
 
 CONFIG_FILENAME = "crossroads.yaml"
@@ -76,6 +86,34 @@ class PriceOverride(BaseModel):
     cached_input: float | None = Field(default=None, ge=0)
 
 
+class Replica(BaseModel):
+    """One more server of the same model, for the router to balance across."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str
+    api_key: str | None = Field(default=None, description="an env reference like ${VAR}")
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_is_env_reference(cls, value: str | None) -> str | None:
+        return _check_env_reference(value)
+
+
+def _check_env_reference(value: str | None) -> str | None:
+    if value is not None and not _ENV_REF.fullmatch(value.strip()):
+        raise ValueError(
+            "api_key must be an environment reference such as ${OPENAI_API_KEY}; "
+            "never write a key into the file"
+        )
+    return value
+
+
+def env_reference(value: str | None) -> str | None:
+    """The variable name in ``${VAR}`` (None when ``value`` is None)."""
+    match = _ENV_REF.fullmatch(value.strip()) if value else None
+    return match.group(1) if match else None
+
+
 class ModelEntry(BaseModel):
     """One model under ``models:``: a name bound to a backend and a vendor model id."""
 
@@ -95,23 +133,19 @@ class ModelEntry(BaseModel):
     max_output_tokens: int | None = Field(default=None, gt=0)
     aliases: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+    #: Several servers of this model (``base_url`` + optional ``api_key`` each).
+    replicas: list[Replica] = Field(default_factory=list)
 
     @field_validator("api_key")
     @classmethod
     def _key_is_env_reference(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_REF.fullmatch(value.strip()):
-            raise ValueError(
-                "api_key must be an environment reference such as ${OPENAI_API_KEY}; "
-                "never write a key into the file"
-            )
-        return value
+        return _check_env_reference(value)
 
-    @property
-    def api_key_env(self) -> str | None:
-        if self.api_key is None:
-            return None
-        match = _ENV_REF.fullmatch(self.api_key.strip())
-        return match.group(1) if match else None
+    @model_validator(mode="after")
+    def _replicas_or_base_url(self) -> ModelEntry:
+        if self.replicas and self.base_url:
+            raise ValueError("give either base_url or replicas (each with its base_url)")
+        return self
 
 
 class Config(BaseModel):

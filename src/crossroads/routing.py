@@ -1,12 +1,14 @@
-"""Model names → deployments.
+"""Model names → deployments, and the choice between replicas of one model.
 
 A name resolves, in this order, to:
 
-1. an entry (or alias) in ``crossroads.yaml``;
-2. ``provider/model`` where ``provider`` is an installed backend (``openai/gpt-4o``,
-   ``anthropic/claude-sonnet-4-5``, ``google/gemini-2.5-flash``): the key and base URL
-   come from the vendor SDK's own environment variables, so no config file is needed;
-3. a catalog id or alias (``gpt-4o``, ``claude-sonnet-4-5``) of an API model.
+1. an entry (or alias) in ``crossroads.yaml`` — one deployment, or one per replica;
+2. an embedded open model (``local/smollm2``, the offline default);
+3. ``provider/model`` where ``provider`` is an installed backend (``openai/gpt-4o``,
+   ``anthropic/claude-sonnet-4-5``, ``google/gemini-2.5-flash``, ``vllm/…``,
+   ``ollama/…``): the key and base URL come from the backend's standard environment
+   variables, so no config file is needed;
+4. a catalog id or alias (``gpt-4o``, ``claude-sonnet-4-5``, ``smollm2``).
 
 Anything else is an :class:`~crossroads.errors.UnknownModelError` with close matches.
 """
@@ -14,15 +16,25 @@ Anything else is an :class:`~crossroads.errors.UnknownModelError` with close mat
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
+import time
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from .backends.base import Backend, Deployment, Prices, available_backends, load_backend
+from .backends.embedded import EMBEDDED_MODELS, embedded_model_path
 from .catalog import CatalogEntry, find_model, suggest
-from .config import Config, ModelEntry, expand_env
+from .config import Config, ModelEntry, env_reference, expand_env
 from .errors import ConfigError, MissingKeyError, UnknownModelError
 
-__all__ = ["catalog_entry_for", "resolve", "suggest_names"]
+__all__ = [
+    "ReplicaPool",
+    "catalog_entry_for",
+    "resolve",
+    "resolve_all",
+    "suggest_names",
+]
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
@@ -58,39 +70,52 @@ def _env_key(cls: type[Backend]) -> tuple[str | None, str | None]:
     return None, (names[0] if names else None)
 
 
-def _from_entry(entry: ModelEntry) -> Deployment:
-    cls = load_backend(entry.backend)
-    if entry.api_key is not None:
-        key, refs = expand_env(entry.api_key)
-        env_name = refs[0] if refs else None
+def _entry_key(
+    entry: ModelEntry, cls: type[Backend], api_key: str | None, base_url: str | None
+) -> tuple[str | None, str | None]:
+    """The key of one configured deployment, and the env var it comes from."""
+    if api_key is not None:
+        key, _ = expand_env(api_key)
+        env_name = env_reference(api_key)
         if key is None and env_name:
             raise MissingKeyError(entry.name, env_name)
-    elif entry.base_url and not cls.default_base_url:
-        key, env_name = None, None
-    elif entry.base_url:
-        # A custom server (vLLM, Ollama, a proxy) may not need a key; use one if present.
-        key, env_name = _env_key(cls)
-    else:
-        key, env_name = _env_key(cls)
-        if key is None and cls.requires_key and env_name:
-            raise MissingKeyError(entry.name, env_name)
+        return key, env_name
+    key, env_name = _env_key(cls)
+    # A custom server (vLLM, Ollama, a proxy) may not need a key; use one if present.
+    if key is None and cls.requires_key and env_name and not base_url:
+        raise MissingKeyError(entry.name, env_name)
+    return key, env_name
+
+
+def _from_entry(entry: ModelEntry) -> list[Deployment]:
+    cls = load_backend(entry.backend)
     row = catalog_entry_for(entry.backend, entry.model)
-    return Deployment(
-        name=entry.name,
-        backend=entry.backend,
-        model=entry.model,
-        base_url=entry.base_url,
-        api_key=key,
-        api_key_env=env_name,
-        timeout=entry.timeout,
-        connect_timeout=entry.connect_timeout,
-        max_retries=entry.max_retries,
-        headers=dict(entry.headers),
-        context_window=entry.context_window or (row.context_window if row else None),
-        max_output_tokens=entry.max_output_tokens or (row.max_output_tokens if row else None),
-        prices=_prices(entry, row),
-        options=dict(entry.options),
-    )
+    targets: list[tuple[str | None, str | None]] = [
+        (r.base_url, r.api_key or entry.api_key) for r in entry.replicas
+    ] or [(entry.base_url, entry.api_key)]
+    deployments = []
+    for base_url, api_key in targets:
+        key, env_name = _entry_key(entry, cls, api_key, base_url)
+        deployments.append(
+            Deployment(
+                name=entry.name,
+                backend=entry.backend,
+                model=entry.model,
+                base_url=base_url,
+                api_key=key,
+                api_key_env=env_name,
+                timeout=entry.timeout,
+                connect_timeout=entry.connect_timeout,
+                max_retries=entry.max_retries,
+                headers=dict(entry.headers),
+                context_window=entry.context_window or (row.context_window if row else None),
+                max_output_tokens=entry.max_output_tokens
+                or (row.max_output_tokens if row else None),
+                prices=_prices(entry, row),
+                options=dict(entry.options),
+            )
+        )
+    return deployments
 
 
 def _from_provider(name: str, backend: str, vendor_model: str) -> Deployment:
@@ -114,24 +139,87 @@ def _from_provider(name: str, backend: str, vendor_model: str) -> Deployment:
     )
 
 
+def _embedded(name: str) -> Deployment:
+    model = EMBEDDED_MODELS[name]
+    return Deployment(
+        name=name,
+        backend=model.backend,
+        model=str(embedded_model_path(name)),
+        context_window=model.context_window,
+        prices=Prices(0.0, 0.0),
+    )
+
+
 def suggest_names(name: str, config: Config, n: int = 3) -> list[str]:
     """Close matches among configured names first, then catalog ids."""
     local = difflib.get_close_matches(name, config.names(), n=n, cutoff=0.6)
     return [*local, *(s for s in suggest(name, n) if s not in local)][:n]
 
 
-def resolve(name: str, config: Config) -> Deployment:
-    """The deployment a model name stands for (see the module docstring for the order)."""
+def resolve_all(name: str, config: Config) -> list[Deployment]:
+    """Every deployment ``name`` stands for (several when the model has replicas)."""
     entry = config.entry(name)
     if entry is not None:
         return _from_entry(entry)
+    if name in EMBEDDED_MODELS:
+        return [_embedded(name)]
     row = find_model(name)
     if row is not None and row.status == "retired":
         successor = f" Use its successor {row.successor!r} instead." if row.successor else ""
         raise ConfigError(f"{row.name} ({row.id}) has been retired by {row.vendor}.{successor}")
     provider, sep, rest = name.partition("/")
     if sep and rest and provider in available_backends():
-        return _from_provider(name, provider, rest)
-    if row is not None and row.backend in available_backends() and row.kind == "closed":
-        return _from_provider(name, row.backend, row.vendor_model)
+        return [_from_provider(name, provider, rest)]
+    if row is not None and row.id in EMBEDDED_MODELS:
+        return [_embedded(row.id)]
+    if row is not None and row.kind == "closed" and row.backend in available_backends():
+        return [_from_provider(name, row.backend, row.vendor_model)]
+    if row is not None:
+        raise ConfigError(
+            f"{row.name} is an open-weight model: run it yourself and add it to "
+            f"crossroads.yaml (backend: llamacpp with a GGUF path, backend: transformers "
+            f"with a folder or hub id {row.vendor_model!r}, or a server preset such as "
+            f"vllm/{row.vendor_model}). `crossroads fit {row.id}` tells what hardware it needs."
+        )
     raise UnknownModelError(name, suggest_names(name, config))
+
+
+def resolve(name: str, config: Config) -> Deployment:
+    """The (first) deployment a model name stands for."""
+    return resolve_all(name, config)[0]
+
+
+@dataclass
+class _Replica:
+    backend: Backend
+    in_flight: int = 0
+    down_until: float = 0.0
+
+
+@dataclass
+class ReplicaPool:
+    """The backends of one model's replicas: least busy first, failed ones cooled down."""
+
+    replicas: list[_Replica]
+    cooldown_s: float = 30.0
+    _turn: itertools.count[int] = field(default_factory=itertools.count)
+
+    @classmethod
+    def of(cls, backends: list[Backend], cooldown_s: float = 30.0) -> ReplicaPool:
+        return cls([_Replica(b) for b in backends], cooldown_s)
+
+    def order(self) -> list[_Replica]:
+        """Healthy replicas, least in-flight first (round-robin among equals), then the
+        cooled-down ones as a last resort."""
+        now = time.monotonic()
+        start = next(self._turn) % len(self.replicas)
+        rotated = self.replicas[start:] + self.replicas[:start]
+        healthy = sorted((r for r in rotated if r.down_until <= now), key=lambda r: r.in_flight)
+        return healthy + [r for r in rotated if r.down_until > now]
+
+    def mark_down(self, replica: _Replica) -> None:
+        replica.down_until = time.monotonic() + self.cooldown_s
+
+    @property
+    def backends(self) -> list[Backend]:
+        return [r.backend for r in self.replicas]

@@ -27,7 +27,14 @@ _ERROR_TYPES = {
 
 
 class OpenAIFake(FakeServer):
+    """OpenAI itself (a key is required) or, with ``require_key=False``, a self-hosted
+    OpenAI-compatible server such as vLLM or Ollama started without a key."""
+
     created = 1_700_000_000
+
+    def __init__(self, *, require_key: bool = True) -> None:
+        super().__init__()
+        self.require_key = require_key
 
     def routes(self) -> list[Route]:
         return [
@@ -91,7 +98,8 @@ class OpenAIFake(FakeServer):
     async def chat(self, request: Request) -> Response:
         body = await self.record(request)
         reply = self.next_reply()
-        if not request.headers.get("authorization", "").startswith("Bearer "):
+        has_key = request.headers.get("authorization", "").startswith("Bearer ")
+        if self.require_key and not has_key:
             reply = Reply.error(401, "You didn't provide an API key.")
         if reply.status != 200:
             return self.json(self.error_body(reply), reply.status, self._headers(reply))

@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from . import chat as chat_cmd
-from . import config_cmd, models_cmd
+from . import config_cmd, fit_cmd, models_cmd
 
 __all__ = ["app", "main", "run_guarded"]
 
@@ -61,6 +61,7 @@ def config_path(ctx: typer.Context) -> Any:
 
 app.command("models")(models_cmd.models)
 app.command("chat")(chat_cmd.chat)
+app.command("fit")(fit_cmd.fit)
 app.add_typer(config_cmd.config_app, name="config")
 
 

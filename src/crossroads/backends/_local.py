@@ -1,0 +1,160 @@
+"""What in-process open-model backends (llama.cpp, transformers) share.
+
+* :class:`StopMatcher` applies stop sequences to streamed text without ever emitting a
+  partial stop string (text that could still become one is held back).
+* :func:`plain_prompt` is the documented fallback chat template for models whose
+  tokenizer has none (GPT-J, GPT-NeoX, BLOOM, base Falcon)::
+
+      System: {system}
+
+      User: {user}
+
+      Assistant: {assistant}
+
+      User: {user}
+
+      Assistant:
+
+  with ``Tool result ({tool_call_id}): {content}`` for tool messages; generation stops
+  at ``"\\nUser:"`` (:data:`PLAIN_STOP`), so the model does not write the next turn.
+* :func:`check_prompt_fits` gives the same context-window error for every local model.
+* :class:`SharedModels` loads a model once per process and shares it between backend
+  instances (keyed by path and load options).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+from ..errors import ContextWindowExceededError
+from ..types import (
+    AssistantMessage,
+    ChatRequest,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+    text_of,
+)
+
+__all__ = [
+    "PLAIN_STOP",
+    "SharedModels",
+    "StopMatcher",
+    "chat_messages",
+    "check_prompt_fits",
+    "plain_prompt",
+]
+
+PLAIN_STOP = "\nUser:"
+
+T = TypeVar("T")
+
+
+class StopMatcher:
+    """Cut streamed text at the first stop sequence; never leak part of one."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self._pending = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """Text that is safe to emit now (empty once a stop sequence was seen)."""
+        if self.stopped:
+            return ""
+        text = self._pending + piece
+        cut = min((i for i in (text.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            self._pending = ""
+            return text[:cut]
+        hold = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(text)), 0, -1):
+                if text.endswith(stop[:size]):
+                    hold = max(hold, size)
+                    break
+        self._pending = text[len(text) - hold :] if hold else ""
+        return text[: len(text) - hold]
+
+    def flush(self) -> str:
+        """What was held back, once generation ended without a stop sequence."""
+        text, self._pending = ("" if self.stopped else self._pending), ""
+        return text
+
+
+def chat_messages(request: ChatRequest) -> list[dict[str, Any]]:
+    """Messages as plain role/content dicts, the input of Jinja chat templates."""
+    out: list[dict[str, Any]] = []
+    for message in request.messages:
+        if isinstance(message, SystemMessage):
+            out.append({"role": "system", "content": text_of(message.content)})
+        elif isinstance(message, UserMessage):
+            out.append({"role": "user", "content": text_of(message.content)})
+        elif isinstance(message, AssistantMessage):
+            text = text_of(message.content)
+            for call in message.tool_calls or []:
+                text += f"\n[tool call {call.id}] {call.function.name}({call.function.arguments})"
+            out.append({"role": "assistant", "content": text.strip()})
+        elif isinstance(message, ToolMessage):
+            out.append(
+                {
+                    "role": "user",
+                    "content": f"Tool result ({message.tool_call_id}): {text_of(message.content)}",
+                }
+            )
+    return out
+
+
+def plain_prompt(request: ChatRequest) -> str:
+    """The fallback template described in the module docstring."""
+    labels = {"system": "System", "user": "User", "assistant": "Assistant"}
+    turns = [f"{labels[m['role']]}: {m['content']}" for m in chat_messages(request)]
+    return "\n\n".join([*turns, "Assistant:"])
+
+
+def check_prompt_fits(prompt_tokens: int, context_window: int, request: ChatRequest) -> None:
+    """Refuse a prompt that leaves no room to generate within the context window."""
+    if prompt_tokens >= context_window:
+        raise ContextWindowExceededError(
+            f"The prompt is {prompt_tokens:,} tokens but {request.model} has a context "
+            f"window of {context_window:,}. Shorten the prompt or raise the model's "
+            "context size (`options: {n_ctx: ...}`) if the model supports it.",
+            vendor="local",
+        )
+
+
+class SharedModels(Generic[T]):
+    """Process-wide cache: each model is loaded once and shared; loads never race."""
+
+    def __init__(self) -> None:
+        self._models: dict[Hashable, T] = {}
+        self._lock = threading.Lock()
+        self._loading: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+        found = self._models.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            lock = self._loading.setdefault(key, threading.Lock())
+        with lock:
+            found = self._models.get(key)
+            if found is None:
+                found = load()
+                self._models[key] = found
+            return found
+
+    async def aget(self, key: Hashable, load: Callable[[], T]) -> T:
+        """:meth:`get` off the event loop (loading can take seconds)."""
+        found = self._models.get(key)
+        if found is not None:
+            return found
+        return await asyncio.to_thread(self.get, key, load)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
