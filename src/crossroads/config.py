@@ -154,6 +154,8 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: list[ModelEntry] = Field(default_factory=list)
+    #: SQLAlchemy URL of the store (default: SQLite under CROSSROADS_HOME).
+    database_url: str | None = None
     #: The file this was read from (None when no file was found).
     path: Path | None = Field(default=None, exclude=True)
 

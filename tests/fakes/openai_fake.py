@@ -7,6 +7,7 @@ https://platform.openai.com/docs/guides/error-codes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -98,6 +99,8 @@ class OpenAIFake(FakeServer):
     async def chat(self, request: Request) -> Response:
         body = await self.record(request)
         reply = self.next_reply()
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
         has_key = request.headers.get("authorization", "").startswith("Bearer ")
         if self.require_key and not has_key:
             reply = Reply.error(401, "You didn't provide an API key.")

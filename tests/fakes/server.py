@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,8 @@ class Reply:
     fail_after_chunks: int | None = None
     #: For streams: cut the connection after this many chunks, with no final event.
     truncate_after_chunks: int | None = None
+    #: Seconds to wait before answering (OpenAI fake).
+    delay_s: float = 0.0
 
     @classmethod
     def error(cls, status: int, message: str = "boom", *, type: str = "", **headers: str) -> Reply:
@@ -77,6 +79,8 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
+        #: Answers computed from the request body when nothing is scripted.
+        self.responder: Callable[[Any], Reply] | None = None
         self.requests: list[Recorded] = []
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -87,7 +91,11 @@ class FakeServer:
         self.replies.extend(replies)
 
     def next_reply(self) -> Reply:
-        return self.replies.popleft() if self.replies else Reply()
+        if self.replies:
+            return self.replies.popleft()
+        if self.responder is not None and self.requests:
+            return self.responder(self.requests[-1].body)
+        return Reply()
 
     async def record(self, request: Request) -> Any:
         raw = await request.body()

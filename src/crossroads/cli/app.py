@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from . import chat as chat_cmd
-from . import config_cmd, fit_cmd, models_cmd
+from . import config_cmd, eval_cmd, fit_cmd, models_cmd
 
 __all__ = ["app", "main", "run_guarded"]
 
@@ -62,6 +62,10 @@ def config_path(ctx: typer.Context) -> Any:
 app.command("models")(models_cmd.models)
 app.command("chat")(chat_cmd.chat)
 app.command("fit")(fit_cmd.fit)
+app.command("suites")(eval_cmd.suites)
+app.command("eval")(eval_cmd.eval_)
+app.command("runs")(eval_cmd.runs)
+app.command("show")(eval_cmd.show)
 app.add_typer(config_cmd.config_app, name="config")
 
 

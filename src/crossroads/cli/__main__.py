@@ -1,0 +1,5 @@
+"""``python -m crossroads.cli``."""
+
+from . import main
+
+main()

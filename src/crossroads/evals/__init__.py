@@ -1,0 +1,1 @@
+"""Evaluation: suites, scorers, an async runner with cache and resume, and statistics."""

@@ -1,0 +1,118 @@
+"""A stored run as one JSON-ready dict, and the files written for it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import desc, func, select
+
+from ..errors import ConfigError
+from ..store import Database, results, run_items, runs
+
+__all__ = ["list_runs", "load_run", "write_outputs"]
+
+_RESULT_FIELDS = (
+    "item_id",
+    "model",
+    "repeat",
+    "output",
+    "score",
+    "passed",
+    "format_error",
+    "scores",
+    "latency_s",
+    "ttft_s",
+    "tokens_per_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "cached",
+    "error",
+)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def load_run(db: Database, run_id: str) -> dict[str, Any]:
+    """Run, manifest, items, results and the statistical summary of one run."""
+    from .stats import summarize
+
+    with db.engine.connect() as conn:
+        run = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        if run is None:
+            known = conn.execute(select(runs.c.id).order_by(desc(runs.c.created_at)).limit(5))
+            hint = ", ".join(r.id for r in known) or "none yet"
+            raise ConfigError(f"No run {run_id!r}. Recent runs: {hint} (`crossroads runs`).")
+        items = (
+            conn.execute(
+                select(run_items).where(run_items.c.run_id == run_id).order_by(run_items.c.position)
+            )
+            .mappings()
+            .all()
+        )
+        rows = (
+            conn.execute(select(results).where(results.c.run_id == run_id).order_by(results.c.id))
+            .mappings()
+            .all()
+        )
+    tags = {i["item_id"]: list(i["tags"]) for i in items}
+    result_rows = [{k: r[k] for k in _RESULT_FIELDS} for r in rows]
+    summary = summarize(
+        [{**r, "tags": tags.get(r["item_id"], [])} for r in result_rows], list(run["models"])
+    )
+    expected_total = len(items) * len(run["models"]) * run["repeat"]
+    return {
+        "run": {
+            "id": run["id"],
+            "suite": run["suite"],
+            "suite_hash": run["suite_hash"],
+            "created": _iso(run["created_at"]),
+            "finished": _iso(run["finished_at"]),
+            "models": list(run["models"]),
+            "repeat": run["repeat"],
+            "status": "complete" if len(result_rows) >= expected_total else "partial",
+            "options": run["options"],
+        },
+        "manifest": run["manifest"],
+        "items": [
+            {
+                "id": i["item_id"],
+                "tags": list(i["tags"]),
+                "prompt": i["prompt"],
+                "expected": i["expected"],
+            }
+            for i in items
+        ],
+        "results": result_rows,
+        "summary": summary,
+    }
+
+
+def write_outputs(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    """``results.json`` and the self-contained ``results.html`` in ``out``."""
+    from .html import render_results_html
+
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "results.json"
+    html_path = out / "results.html"
+    json_path.write_text(
+        json.dumps(data, indent=1, ensure_ascii=False, default=str), encoding="utf-8"
+    )
+    html_path.write_text(render_results_html(data), encoding="utf-8")
+    return json_path, html_path
+
+
+def list_runs(db: Database, limit: int = 50) -> list[dict[str, Any]]:
+    counts = select(results.c.run_id, func.count().label("n")).group_by(results.c.run_id).subquery()
+    query = (
+        select(runs, func.coalesce(counts.c.n, 0).label("n"))
+        .outerjoin(counts, counts.c.run_id == runs.c.id)
+        .order_by(desc(runs.c.created_at))
+        .limit(limit)
+    )
+    with db.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]

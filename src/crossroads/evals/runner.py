@@ -1,0 +1,406 @@
+"""The evaluation runner: every (item, model, repeat) once, concurrently, resumably.
+
+* Bounded concurrency overall (``concurrency`` workers) and per model.
+* Each call goes through the same :class:`~crossroads.client.AsyncClient` as everything
+  else, streamed when the backend can, recording output, tokens, cost, end-to-end
+  latency, time to first token and output tokens/s after the first token.
+* 429s: the backend already retries honouring ``Retry-After``; when it gives up, the
+  runner waits the advertised time and tries again (a bounded number of times).
+* Results are written to the store as they arrive (batched every 100 ms), so a run
+  interrupted by Ctrl-C or a crash resumes with ``resume=RUN_ID`` without redoing
+  finished items; nothing but counters is kept in memory.
+* Identical requests at temperature 0 are served from the response cache unless
+  ``use_cache=False``; cached results are marked and left out of latency statistics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from ..client import AsyncClient
+from ..errors import APIError, ConfigError, CrossroadsError, RateLimitError
+from ..store import Database, response_cache, results, run_items, runs
+from ..streaming import StreamAccumulator
+from .manifest import build_manifest
+from .scoring import Answer, Score, ScoringContext
+from .suite import Suite, SuiteItem
+
+__all__ = ["ProgressEvent", "RunOptions", "Runner"]
+
+FLUSH_INTERVAL_S = 0.1
+FLUSH_ROWS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    models: tuple[str, ...]
+    repeat: int = 1
+    concurrency: int = 8
+    per_model_concurrency: int = 8
+    use_cache: bool = True
+    seed: int | None = None
+    rate_limit_attempts: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    model: str
+    done: int
+    total: int
+    passed: bool | None
+    error: bool
+
+
+@dataclass
+class _Counters:
+    total: dict[str, int] = field(default_factory=dict)
+    done: dict[str, int] = field(default_factory=dict)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _cache_key(
+    identity: dict[str, Any], messages: list[dict[str, str]], opts: dict[str, Any]
+) -> str:
+    blob = json.dumps({"m": identity, "msg": messages, "o": opts}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Runner:
+    """Runs one suite on several models and stores every result."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        db: Database,
+        suite: Suite,
+        options: RunOptions,
+        *,
+        progress: Callable[[ProgressEvent], None] | None = None,
+    ) -> None:
+        if not options.models:
+            raise ConfigError("Give at least one model (--models a,b).")
+        self.client = client
+        self.db = db
+        self.suite = suite
+        self.options = options
+        self.progress = progress
+        self.counters = _Counters()
+        self._pending: list[dict[str, Any]] = []
+        self._ctx = ScoringContext(client=client)
+
+    # -- run bookkeeping ---------------------------------------------------------------
+    def _call_options(self) -> dict[str, Any]:
+        opts = dict(self.suite.spec.defaults)
+        if self.options.seed is not None:
+            opts.setdefault("seed", self.options.seed)
+        return opts
+
+    def _create_run(self) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        manifest = build_manifest(self.client, self.suite, self.options, self._call_options())
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                insert(runs).values(
+                    id=run_id,
+                    suite=self.suite.name,
+                    suite_hash=self.suite.hash,
+                    suite_source=self.suite.source,
+                    created_at=_now(),
+                    status="running",
+                    models=list(self.options.models),
+                    repeat=self.options.repeat,
+                    options=self._call_options(),
+                    manifest=manifest,
+                )
+            )
+            rows = [
+                {
+                    "run_id": run_id,
+                    "item_id": item.id,
+                    "position": position,
+                    "tags": list(item.tags),
+                    "prompt": self.suite.render(item)[-1]["content"],
+                    "expected": item.expected,
+                }
+                for position, item in enumerate(self.suite.items)
+            ]
+            for start in range(0, len(rows), 1000):
+                conn.execute(insert(run_items), rows[start : start + 1000])
+        return run_id
+
+    def _resume(self, run_id: str) -> set[tuple[str, str, int]]:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+            if row is None:
+                raise ConfigError(f"No run {run_id!r} to resume (`crossroads runs` lists them).")
+            if row["suite_hash"] != self.suite.hash:
+                raise ConfigError(
+                    f"Run {run_id} was made with a different version of suite "
+                    f"{row['suite']!r} (hash {row['suite_hash']}, now {self.suite.hash}); "
+                    "start a new run instead."
+                )
+            if list(row["models"]) != list(self.options.models) or row["repeat"] != (
+                self.options.repeat
+            ):
+                self.options = RunOptions(
+                    **{
+                        **self.options.__dict__,
+                        "models": tuple(row["models"]),
+                        "repeat": row["repeat"],
+                    }
+                )
+            done = conn.execute(
+                select(results.c.item_id, results.c.model, results.c.repeat).where(
+                    results.c.run_id == run_id
+                )
+            ).all()
+        with self.db.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(status="running"))
+        return {(r.item_id, r.model, r.repeat) for r in done}
+
+    def _tasks(self, done: set[tuple[str, str, int]]) -> Iterator[tuple[SuiteItem, str, int]]:
+        for item in self.suite.items:
+            for model in self.options.models:
+                for repeat in range(self.options.repeat):
+                    if (item.id, model, repeat) not in done:
+                        yield item, model, repeat
+
+    # -- one call ----------------------------------------------------------------------
+    def _cache_lookup(self, key: str) -> Answer | None:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(response_cache).where(response_cache.c.key == key)).first()
+        if row is None:
+            return None
+        return Answer(
+            text=row.output,
+            model=row.model,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cost_usd=0.0,
+            finish_reason=row.finish_reason,
+        )
+
+    def _cache_store(self, key: str, answer: Answer) -> None:
+        with self.db.engine.begin() as conn:
+            existing = conn.execute(
+                select(response_cache.c.key).where(response_cache.c.key == key)
+            ).first()
+            if existing is None:
+                conn.execute(
+                    insert(response_cache).values(
+                        key=key,
+                        model=answer.model,
+                        output=answer.text,
+                        prompt_tokens=answer.prompt_tokens,
+                        completion_tokens=answer.completion_tokens,
+                        finish_reason=answer.finish_reason,
+                        created_at=_now(),
+                    )
+                )
+
+    async def _call(
+        self, model: str, messages: list[dict[str, str]], opts: dict[str, Any]
+    ) -> tuple[Answer, float | None]:
+        """The model's answer and its output tokens/s after the first token."""
+        backend = self.client.backend(model)
+        prices = backend.deployment.prices
+        attempts = 0
+        while True:
+            start = time.perf_counter()
+            try:
+                if backend.capabilities.streaming:
+                    acc = StreamAccumulator()
+                    first: float | None = None
+                    async for chunk in self.client.stream_chat(model, messages, **opts):
+                        if first is None and any(c.delta.content for c in chunk.choices):
+                            first = time.perf_counter() - start
+                        acc.add(chunk)
+                    response = acc.response()
+                else:
+                    response = await self.client.chat(model, messages, **opts)
+                    first = None
+                break
+            except RateLimitError as exc:
+                attempts += 1
+                if attempts >= self.options.rate_limit_attempts:
+                    raise
+                await asyncio.sleep(exc.retry_after if exc.retry_after is not None else 2.0)
+        total = time.perf_counter() - start
+        usage = response.usage
+        tokens_per_s = None
+        if first is not None and usage.completion_tokens > 1 and total > first:
+            tokens_per_s = (usage.completion_tokens - 1) / (total - first)
+        cost = (
+            prices.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+            if prices is not None
+            else None
+        )
+        answer = Answer(
+            text=response.text,
+            model=model,
+            latency_s=total,
+            ttft_s=first if first is not None else total,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=cost,
+            finish_reason=response.finish_reason,
+        )
+        return answer, tokens_per_s
+
+    async def _score(self, item: SuiteItem, answer: Answer, prompt: str) -> list[tuple[str, Score]]:
+        variables = {**item.vars, "_prompt": prompt}
+        scored = []
+        for scorer in self.suite.scorers:
+            try:
+                score = await scorer.score(answer, item.expected, variables, self._ctx)
+            except CrossroadsError as exc:
+                score = Score(0.0, False, True, f"scorer failed: {exc.message}")
+            scored.append((scorer.name, score))
+        return scored
+
+    async def _one(self, run_id: str, item: SuiteItem, model: str, repeat: int) -> None:
+        messages = self.suite.render(item)
+        opts = self._call_options()
+        cached = False
+        tokens_per_s: float | None = None
+        error: str | None = None
+        key = None
+        if self.options.use_cache and opts.get("temperature") == 0:
+            d = self.client.deployment(model)
+            identity = {"backend": d.backend, "model": d.model, "base_url": d.base_url}
+            key = _cache_key(identity, messages, {**opts, "_repeat": 0})
+            found = await asyncio.to_thread(self._cache_lookup, key)
+        else:
+            found = None
+        if found is not None:
+            answer, cached = found, True
+        else:
+            try:
+                answer, tokens_per_s = await self._call(model, messages, opts)
+            except APIError as exc:
+                error = f"{exc.__class__.__name__}: {exc.message}"
+                answer = Answer(text="", model=model, error=error)
+            if key is not None and error is None:
+                await asyncio.to_thread(self._cache_store, key, answer)
+        if error is None:
+            scored = await self._score(item, answer, messages[-1]["content"])
+        else:
+            scored = [(s.name, Score(0.0, False, False, "no answer")) for s in self.suite.scorers]
+        weights = [s.params.weight for s in self.suite.scorers]
+        value = sum(w * sc.value for w, (_, sc) in zip(weights, scored, strict=True)) / max(
+            sum(weights), 1e-9
+        )
+        binary = [sc.passed for _, sc in scored if sc.passed is not None]
+        passed = all(binary) if binary else None
+        self._pending.append(
+            {
+                "run_id": run_id,
+                "item_id": item.id,
+                "model": model,
+                "repeat": repeat,
+                "output": answer.text,
+                "score": value,
+                "passed": passed,
+                "format_error": any(sc.format_error for _, sc in scored),
+                "scores": {
+                    name: {"value": sc.value, "passed": sc.passed, "detail": sc.detail}
+                    for name, sc in scored
+                },
+                "latency_s": None if cached else answer.latency_s,
+                "ttft_s": None if cached else answer.ttft_s,
+                "tokens_per_s": None if cached else tokens_per_s,
+                "prompt_tokens": answer.prompt_tokens,
+                "completion_tokens": answer.completion_tokens,
+                "cost_usd": 0.0 if cached else answer.cost_usd,
+                "cached": cached,
+                "error": error,
+                "finish_reason": answer.finish_reason,
+                "created_at": _now(),
+            }
+        )
+        self.counters.done[model] = self.counters.done.get(model, 0) + 1
+        if self.progress is not None:
+            self.progress(
+                ProgressEvent(
+                    model,
+                    self.counters.done[model],
+                    self.counters.total[model],
+                    passed,
+                    error is not None,
+                )
+            )
+
+    # -- writing -------------------------------------------------------------------------
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(insert(results), rows)
+
+    async def _flush(self) -> None:
+        if self._pending:
+            rows, self._pending = self._pending, []
+            await asyncio.to_thread(self._write, rows)
+
+    async def _flusher(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), FLUSH_INTERVAL_S)
+            await self._flush()
+
+    def _finish(self, run_id: str, status: str) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                update(runs).where(runs.c.id == run_id).values(status=status, finished_at=_now())
+            )
+
+    # -- the run -------------------------------------------------------------------------
+    async def run(self, resume: str | None = None) -> str:
+        """Run (or finish) the evaluation; returns the run id."""
+        for model in self.options.models:
+            self.client.deployment(model)  # unknown models / missing keys fail up front
+        if resume:
+            run_id, done = resume, await asyncio.to_thread(self._resume, resume)
+        else:
+            run_id, done = await asyncio.to_thread(self._create_run), set()
+        per_item = self.options.repeat
+        for model in self.options.models:
+            finished = sum(1 for (_, m, _) in done if m == model)
+            self.counters.total[model] = len(self.suite.items) * per_item
+            self.counters.done[model] = finished
+        tasks = self._tasks(done)
+        limits = {
+            m: asyncio.Semaphore(self.options.per_model_concurrency) for m in self.options.models
+        }
+
+        async def worker() -> None:
+            for item, model, repeat in tasks:
+                async with limits[model]:
+                    await self._one(run_id, item, model, repeat)
+                if len(self._pending) >= FLUSH_ROWS:
+                    await self._flush()
+
+        stop = asyncio.Event()
+        flusher = asyncio.create_task(self._flusher(stop))
+        status = "interrupted"
+        try:
+            await asyncio.gather(*(worker() for _ in range(max(1, self.options.concurrency))))
+            status = "complete"
+        finally:
+            stop.set()
+            await asyncio.shield(flusher)
+            await asyncio.shield(self._flush())
+            await asyncio.to_thread(self._finish, run_id, status)
+        return run_id
