@@ -38,3 +38,26 @@ def openai_fake(_fakes: dict[str, FakeServer]) -> Iterator[OpenAIFake]:  # noqa:
     fake.requests.clear()
     yield fake
     fake.replies.clear()
+
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The CI PostgreSQL; a failure under CI=true, a skip (with how to enable) elsewhere."""
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true ({POSTGRES_URL}): {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}; start it (trust auth, "
+                    "database `test`) to run this test")
+    return POSTGRES_URL

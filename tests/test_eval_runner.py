@@ -102,19 +102,24 @@ def setup(
 
 def run(setup: Path, models: tuple[str, ...] = ("strong", "weak"), **kw: Any) -> str:
     config = load_config(setup / "crossroads.yaml")
-    db = open_database(config=config)
     suite = load_suite(str(setup / "capitals.yaml"))
+    with open_database(config=config) as db:
 
-    async def main() -> str:
-        async with AsyncClient(config) as client:
-            return await Runner(client, db, suite, RunOptions(models=models, **kw)).run()
+        async def main() -> str:
+            async with AsyncClient(config) as client:
+                return await Runner(client, db, suite, RunOptions(models=models, **kw)).run()
 
-    return asyncio.run(main())
+        return asyncio.run(main())
+
+
+def load(setup: Path, run_id: str) -> dict[str, Any]:
+    with open_database(config=load_config(setup / "crossroads.yaml")) as db:
+        return load_run(db, run_id)
 
 
 def test_scores_are_exactly_as_expected(setup: Path, fakes: tuple[OpenAIFake, OpenAIFake]) -> None:
     run_id = run(setup)
-    data = load_run(open_database(config=load_config(setup / "crossroads.yaml")), run_id)
+    data = load(setup, run_id)
     assert data["run"]["status"] == "complete"
     by_model = data["summary"]["models"]
     assert by_model["strong"]["mean"] == 1.0
@@ -137,7 +142,7 @@ def test_temperature_zero_is_cached_and_marked(
     calls = len(fakes[0].requests)
     second = run(setup)
     assert len(fakes[0].requests) == calls, "the second run is served from the cache"
-    data = load_run(open_database(config=load_config(setup / "crossroads.yaml")), second)
+    data = load(setup, second)
     assert all(r["cached"] and r["latency_s"] is None for r in data["results"])
     assert data["summary"]["models"]["strong"]["mean"] == 1.0
     run(setup, use_cache=False)
@@ -147,7 +152,7 @@ def test_temperature_zero_is_cached_and_marked(
 def test_rate_limits_are_honoured(setup: Path, fakes: tuple[OpenAIFake, OpenAIFake]) -> None:
     fakes[0].script(*[Reply.error(429, "slow down", retry_after="0") for _ in range(5)])
     run_id = run(setup, models=("strong",), concurrency=1, use_cache=False)
-    data = load_run(open_database(config=load_config(setup / "crossroads.yaml")), run_id)
+    data = load(setup, run_id)
     assert all(r["error"] is None for r in data["results"])
     assert data["summary"]["models"]["strong"]["mean"] == 1.0
     assert len(fakes[0].requests) == 12 + 5
@@ -158,7 +163,7 @@ def test_upstream_errors_are_recorded_not_fatal(
 ) -> None:
     fakes[0].script(Reply.error(400, "bad request"))
     run_id = run(setup, models=("strong",), concurrency=1, use_cache=False)
-    data = load_run(open_database(config=load_config(setup / "crossroads.yaml")), run_id)
+    data = load(setup, run_id)
     errors = [r for r in data["results"] if r["error"]]
     assert len(errors) == 1 and "BadRequestError" in errors[0]["error"]
     assert errors[0]["score"] == 0
@@ -187,18 +192,18 @@ def test_killed_run_resumes_only_the_missing_items(
         "--no-cache",
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    db = open_database(config=load_config(setup / "crossroads.yaml"))
-    deadline = time.monotonic() + 30
-    done = 0
-    while time.monotonic() < deadline and done < 6:
-        time.sleep(0.1)
+    with open_database(config=load_config(setup / "crossroads.yaml")) as db:
+        deadline = time.monotonic() + 30
+        done = 0
+        while time.monotonic() < deadline and done < 6:
+            time.sleep(0.1)
+            with db.engine.connect() as conn:
+                done = conn.execute(select(func.count()).select_from(results)).scalar_one()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
         with db.engine.connect() as conn:
             done = conn.execute(select(func.count()).select_from(results)).scalar_one()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    with db.engine.connect() as conn:
-        done = conn.execute(select(func.count()).select_from(results)).scalar_one()
-        run_id = conn.execute(select(results.c.run_id).distinct()).scalar_one()
+            run_id = conn.execute(select(results.c.run_id).distinct()).scalar_one()
     assert 6 <= done < 24, "killed part-way"
     before = len(strong.requests) + len(weak.requests)
     strong.responder = answer_for(False)
@@ -220,7 +225,7 @@ def test_killed_run_resumes_only_the_missing_items(
     assert result.exit_code == 0, result.output
     resumed_calls = len(strong.requests) + len(weak.requests) - before
     assert resumed_calls == 24 - done
-    data = load_run(db, run_id)
+    data = load(setup, run_id)
     assert data["run"]["status"] == "complete"
     assert len(data["results"]) == 24
     assert data["summary"]["models"]["strong"]["mean"] == 1.0
@@ -273,3 +278,14 @@ def test_bad_suite_and_unknown_model_are_clear_errors(setup: Path) -> None:
         app, ["-c", cfg, "eval", str(setup / "capitals.yaml"), "--models", "strongg"]
     )
     assert unknown.exit_code == 2 and "Did you mean" in unknown.stderr
+
+
+def test_runs_are_stored_in_postgresql_too(setup: Path, postgres_url: str) -> None:
+    config_path = setup / "crossroads.yaml"
+    text = config_path.read_text().splitlines()
+    config_path.write_text("\n".join([f"database_url: {postgres_url}", *text[1:]]) + "\n")
+    run_id = run(setup)
+    data = load(setup, run_id)
+    assert data["run"]["status"] == "complete"
+    assert len(data["results"]) == 24
+    assert data["summary"]["models"]["weak"]["mean"] == pytest.approx(8 / 12)

@@ -88,7 +88,6 @@ def _eval(
     console = Console(stderr=True)
     cfg = load_config(config)
     suite = load_suite(suite_name)
-    db = open_database(config=cfg)
     options = RunOptions(
         models=models,
         repeat=repeat,
@@ -116,24 +115,26 @@ def _eval(
             bars[event.model], completed=event.done, state=f"{passed[event.model]} passed"
         )
 
-    async def main() -> str:
-        async with AsyncClient(cfg) as client:
-            runner = Runner(client, db, suite, options, progress=on_progress)
-            return await runner.run(resume=resume)
-
     console.print(
         f"Suite [bold]{suite.name}[/]: {len(suite.items)} items × {len(models)} model(s) × {repeat}"
     )
-    try:
-        with progress:
-            run_id = asyncio.run(main())
-    except KeyboardInterrupt:
-        console.print(
-            "[yellow]Interrupted.[/] Finish it with `crossroads eval "
-            f"{suite_name} --resume <RUN_ID>` (see `crossroads runs`)."
-        )
-        raise
-    data = load_run(db, run_id)
+    with open_database(config=cfg) as db:
+
+        async def main() -> str:
+            async with AsyncClient(cfg) as client:
+                runner = Runner(client, db, suite, options, progress=on_progress)
+                return await runner.run(resume=resume)
+
+        try:
+            with progress:
+                run_id = asyncio.run(main())
+        except KeyboardInterrupt:
+            console.print(
+                "[yellow]Interrupted.[/] Finish it with `crossroads eval "
+                f"{suite_name} --resume <RUN_ID>` (see `crossroads runs`)."
+            )
+            raise
+        data = load_run(db, run_id)
     print_summary(data, Console())
     if out is not None:
         json_path, html_path = write_outputs(data, out)
@@ -203,7 +204,8 @@ def runs(ctx: typer.Context) -> None:
         from ..evals.results import list_runs
         from ..store import open_database
 
-        found = list_runs(open_database(config=load_config(config_path(ctx))))
+        with open_database(config=load_config(config_path(ctx))) as db:
+            found = list_runs(db)
         if not found:
             Console().print("No runs yet. Try: crossroads eval quick --models local/smollm2")
             return
@@ -241,7 +243,8 @@ def show(
         from ..evals.results import load_run, write_outputs
         from ..store import open_database
 
-        data = load_run(open_database(config=load_config(config_path(ctx))), run_id)
+        with open_database(config=load_config(config_path(ctx))) as db:
+            data = load_run(db, run_id)
         print_summary(data, Console())
         if out is not None:
             json_path, html_path = write_outputs(data, out)

@@ -46,6 +46,12 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
+
 
 def _upgrade(engine: Engine) -> None:
     """Apply the package's Alembic migrations (idempotent)."""
