@@ -67,8 +67,8 @@ class VLLMBackend(_ServerBackend):
 
 class TGIBackend(_ServerBackend):
     """Hugging Face Text Generation Inference (Messages API). TGI serves one model and
-    ignores the model name (send ``tgi``); ``json_schema`` is translated to TGI's grammar
-    form ``{"type": "json", "value": schema}``."""
+    ignores the model name (send ``tgi``); ``json_schema`` and ``json_object`` are
+    translated to TGI's grammar form ``{"type": "json", "value": schema}``."""
 
     name: ClassVar[str] = "tgi"
     default_base_url: ClassVar[str | None] = "http://localhost:8080/v1"
@@ -81,6 +81,8 @@ class TGIBackend(_ServerBackend):
         if fmt.get("type") == "json_schema":
             schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
             body["response_format"] = {"type": "json", "value": schema}
+        elif fmt.get("type") == "json_object":
+            body["response_format"] = {"type": "json", "value": {"type": "object"}}
         return body
 
 
