@@ -44,6 +44,10 @@ class Capabilities:
     vision: bool = False
     logprobs: bool = False
     context_window: int | None = None
+    #: Requests that can usefully be in flight at once (None: no known limit). An
+    #: in-process model that serves one request at a time says 1, so callers queue
+    #: instead of measuring time spent waiting in line as latency.
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,17 +153,9 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
     summary = data["summary"]
     run = data["run"]
     table = Table(title=f"{run['suite']} — run {run['id']} ({run['status']})")
-    for column in (
-        "model",
-        "score [95% CI]",
-        "pass rate",
-        "p50 latency",
-        "p95 latency",
-        "tokens/s",
-        "cost",
-        "errors",
-    ):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    table.add_column("model", no_wrap=True)
+    for column in ("score [95% CI]", "pass", "p50", "p95", "tok/s", "cost", "errors"):
+        table.add_column(column, justify="right", no_wrap=True)
     for model in run["models"]:
         s = summary["models"].get(model) or {}
         mean = s.get("mean")

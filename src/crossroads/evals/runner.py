@@ -366,6 +366,12 @@ class Runner:
                 update(runs).where(runs.c.id == run_id).values(status=status, finished_at=_now())
             )
 
+    def _model_limit(self, model: str) -> int:
+        """Calls in flight for one model: the option, capped by what the backend can
+        serve at once (so latency never includes time spent queueing in front of it)."""
+        cap = self.client.backend(model).capabilities.max_concurrency
+        return min(self.options.per_model_concurrency, cap or self.options.per_model_concurrency)
+
     # -- the run -------------------------------------------------------------------------
     async def run(self, resume: str | None = None) -> str:
         """Run (or finish) the evaluation; returns the run id."""
@@ -381,9 +387,7 @@ class Runner:
             self.counters.total[model] = len(self.suite.items) * per_item
             self.counters.done[model] = finished
         tasks = self._tasks(done)
-        limits = {
-            m: asyncio.Semaphore(self.options.per_model_concurrency) for m in self.options.models
-        }
+        limits = {m: asyncio.Semaphore(self._model_limit(m)) for m in self.options.models}
 
         async def worker() -> None:
             for item, model, repeat in tasks:
