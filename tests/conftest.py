@@ -55,9 +55,11 @@ def postgres_url() -> str:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI=true ({POSTGRES_URL}): {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}; start it (trust auth, "
-                    "database `test`) to run this test")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_URL}; start it (trust auth, "
+            "database `test`) to run this test"
+        )
     return POSTGRES_URL

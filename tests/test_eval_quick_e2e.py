@@ -22,9 +22,23 @@ def test_quick_suite_on_the_embedded_model(tmp_path: Path) -> None:
     out = tmp_path / "runs" / "first"
     env = {**os.environ, "CROSSROADS_HOME": str(tmp_path / "home"), "COLUMNS": "120"}
     done = subprocess.run(
-        [sys.executable, "-m", "crossroads.cli", "eval", "quick", "--models", "local/smollm2",
-         "--out", str(out)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "crossroads.cli",
+            "eval",
+            "quick",
+            "--models",
+            "local/smollm2",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "local/smollm2" in done.stdout and "Run id:" in done.stderr
@@ -38,17 +52,33 @@ def test_quick_suite_on_the_embedded_model(tmp_path: Path) -> None:
     paris = next(r for r in data["results"] if "Paris" in r["output"])
     assert paris["passed"] is True
 
-    runs = subprocess.run([sys.executable, "-m", "crossroads.cli", "runs"], env=env,
-                          capture_output=True, text=True, timeout=60, check=True)
+    runs = subprocess.run(
+        [sys.executable, "-m", "crossroads.cli", "runs"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert data["run"]["id"] in runs.stdout
 
     chromium = _chromium()
     page = (out / "results.html").as_uri()
     png = tmp_path / "shot.png"
     shots = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, "--window-size=1280,1600",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", page],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            "--window-size=1280,1600",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={png}",
+            page,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
     )
     assert shots.returncode == 0, shots.stderr[-2000:]
     console = [ln for ln in shots.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
