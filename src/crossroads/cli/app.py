@@ -8,8 +8,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from . import advise_cmd, compare_cmd, config_cmd, cost_cmd, eval_cmd, fit_cmd, models_cmd
 from . import chat as chat_cmd
-from . import config_cmd, eval_cmd, fit_cmd, models_cmd
 
 __all__ = ["app", "main", "run_guarded"]
 
@@ -61,7 +61,10 @@ def config_path(ctx: typer.Context) -> Any:
 
 app.command("models")(models_cmd.models)
 app.command("chat")(chat_cmd.chat)
+app.command("compare")(compare_cmd.compare)
 app.command("fit")(fit_cmd.fit)
+app.command("cost")(cost_cmd.cost)
+app.command("advise")(advise_cmd.advise)
 app.command("suites")(eval_cmd.suites)
 app.command("eval")(eval_cmd.eval_)
 app.command("runs")(eval_cmd.runs)

@@ -1,0 +1,113 @@
+"""``crossroads compare``: the decision report, offline on the embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["compare"]
+
+
+def compare(
+    ctx: typer.Context,
+    suite: Annotated[str, typer.Option(help="Evaluation suite (built-in name or YAML file).")] = (
+        "quick"
+    ),
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated models (default: local/smollm2, configured models "
+            "and a reference set of closed and open models)."
+        ),
+    ] = None,
+    profile: Annotated[
+        Path | None, typer.Option(help="Advisor profile YAML (see examples/profiles/).")
+    ] = None,
+    volume: Annotated[
+        str | None, typer.Option(help="Monthly tokens, e.g. 50M (default: the profile's).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default reports/DATE).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed for measured models.")] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Open the report in a browser.")] = False,
+) -> None:
+    """Measure, cost and score open and closed models; write report.html, .md and .json."""
+    from .app import config_path, run_guarded
+
+    run_guarded(
+        lambda: _compare(config_path(ctx), suite, models, profile, volume, out, seed, open_)
+    )
+
+
+def _compare(
+    config_file: Any,
+    suite_name: str,
+    models: str | None,
+    profile_path: Path | None,
+    volume: str | None,
+    out: Path | None,
+    seed: int | None,
+    open_: bool,
+) -> None:
+    from datetime import datetime
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..config import load_config
+    from ..decide.advisor import load_profile, with_overrides
+    from ..decide.compare import default_models, default_profile, run_compare
+    from ..decide.tco import format_tokens, parse_volume
+    from ..errors import ConfigError
+    from ..evals.runner import ProgressEvent
+    from ..evals.suite import load_suite
+    from ..report import write_report
+    from ..store import open_database
+
+    console = Console(stderr=True)
+    config = load_config(config_file)
+    try:
+        tokens = parse_volume(volume) if volume else None
+    except ValueError as exc:
+        raise ConfigError(f"--volume: {exc}") from exc
+    chosen = load_profile(profile_path) if profile_path else default_profile()
+    if tokens is not None:
+        chosen = with_overrides(chosen, volume_tokens_per_month=tokens)
+    names = (
+        [m.strip() for m in models.split(",") if m.strip()] if models else default_models(config)
+    )
+    suite = load_suite(suite_name)
+    progress = Progress(
+        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), console=console
+    )
+    bars: dict[str, Any] = {}
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.model not in bars:
+            bars[event.model] = progress.add_task(event.model, total=event.total)
+        progress.update(bars[event.model], completed=event.done)
+
+    console.print(
+        f"Comparing {len(names)} models on suite [bold]{suite.name}[/] at "
+        f"{format_tokens(chosen.constraints.volume_tokens_per_month)} tokens/month "
+        f"(profile {chosen.name})."
+    )
+    with open_database(config=config) as db, progress:
+        result = run_compare(config, db, suite, names, chosen, progress=on_progress, seed=seed)
+    folder = out or Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    paths = write_report(result.report, folder)
+    out_console = Console()
+    rec = result.report["recommendation"]
+    out_console.print(f"[bold]Recommendation:[/] {rec['summary']}")
+    out_console.print(f"[bold]What would change it:[/] {rec['flip_summary']}")
+    for row in result.report["advice"]["ranking"][:5]:
+        out_console.print(f"  {row['score']:.1f}  {row['model']}")
+    for m in result.report["models"]:
+        if m["note"]:
+            out_console.print(f"  [dim]{m['name']}: {m['note']}[/]")
+    console.print(f"Wrote {paths['html']}, {paths['markdown']} and {paths['json']}")
+    if open_:
+        import webbrowser
+
+        webbrowser.open(paths["html"].resolve().as_uri())
