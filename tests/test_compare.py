@@ -57,6 +57,8 @@ def test_closed_model_with_a_key_is_measured_others_are_not(
     assert "ANTHROPIC_API_KEY" in models["anthropic/claude-haiku-4-5"]["note"]
     assert models["meta/llama-3.1-8b"]["note"].startswith("not measured here")
     assert report["volume"]["tokens_per_month"] == 50e6
+    # the fake answers with 11 prompt and 7 completion tokens: TCO uses that measured mix
+    assert report["volume"]["input_share"] == pytest.approx(11 / 18)
     assert report["recommendation"]["model"] in models
     assert {r["model"] for r in report["advice"]["ranking"]} == set(models)
     assert set(report["dimensions"]["scores"]["openai/gpt-4o-mini"]) == {

@@ -41,6 +41,7 @@ __all__ = [
     "build_report",
     "default_models",
     "default_profile",
+    "measured_input_share",
     "run_compare",
     "tco_cost_curve",
 ]
@@ -67,16 +68,24 @@ def default_profile(volume: float | None = None) -> Profile:
     return profile
 
 
-def tco_cost_curve(entry: CatalogEntry) -> CostCurve | None:
-    """Monthly USD at a total token volume (75 % input), or None when it cannot be costed."""
+def tco_cost_curve(entry: CatalogEntry, input_share: float = 0.75) -> CostCurve | None:
+    """Monthly USD at a total token volume (``input_share`` of it input tokens), or None
+    when the model cannot be costed."""
     try:
         if entry.self_host is None:
             api = tco.default_api_option(entry)
-            return lambda volume: tco.api_cost(api, tco.Volume.from_tokens(volume)).total
+            return lambda v: tco.api_cost(api, tco.Volume.from_tokens(v, input_share)).total
         own = tco.default_selfhost_option(entry)
     except ValueError:  # MissingPriceError is a ValueError too
         return None
-    return lambda volume: tco.selfhost_cost(own, tco.Volume.from_tokens(volume)).total
+    return lambda v: tco.selfhost_cost(own, tco.Volume.from_tokens(v, input_share)).total
+
+
+def measured_input_share(results: list[dict[str, Any]], default: float = 0.75) -> float:
+    """The share of input tokens in what the run actually sent and received."""
+    prompt = sum(r.get("prompt_tokens") or 0 for r in results if not r.get("cached"))
+    completion = sum(r.get("completion_tokens") or 0 for r in results if not r.get("cached"))
+    return prompt / (prompt + completion) if prompt + completion > 0 else default
 
 
 def default_models(config: Config) -> list[str]:
@@ -136,11 +145,12 @@ def build_report(
     run: dict[str, Any] | None,
     profile: Profile,
     suite_name: str,
+    input_share: float = 0.75,
 ) -> tuple[dict[str, Any], Advice]:
     """Evidence → dimensions → advice → the report dict."""
     volume = profile.constraints.volume_tokens_per_month
     measured = (summary or {}).get("models", {})
-    curves = {n: tco_cost_curve(entries[n]) for n in names}
+    curves = {n: tco_cost_curve(entries[n], input_share) for n in names}
     evidence: dict[str, Evidence] = {}
     for name in names:
         stats = measured.get(name) or {}
@@ -181,11 +191,15 @@ def build_report(
     report = _report_dict(
         names, entries, notes, evidence, scores, curves, advice, profile, summary, run, suite_name
     )
+    report["volume"]["input_share"] = input_share
+    report["tco"]["break_even"] = _break_evens(names, entries, volume, input_share)
     return report, advice
 
 
-def _break_evens(names: list[str], entries: dict[str, CatalogEntry], volume: float) -> list[Any]:
-    shape = tco.Volume.from_tokens(volume)
+def _break_evens(
+    names: list[str], entries: dict[str, CatalogEntry], volume: float, input_share: float
+) -> list[Any]:
+    shape = tco.Volume.from_tokens(volume, input_share)
     rows = []
     opens = [n for n in names if entries[n].self_host is not None]
     closed = [n for n in names if entries[n].self_host is None]
@@ -308,9 +322,10 @@ def _report_dict(
             "curves": {
                 n: [_finite(c(v)) for v in VOLUMES] for n, c in curves.items() if c is not None
             },
-            "break_even": _break_evens(names, entries, volume),
+            "break_even": [],
             "assumptions": [
-                "API cost: catalog list prices (dated, per model source); 75 % input tokens.",
+                "API cost: catalog list prices (dated, per model source); the input/output "
+                "token mix measured in the evaluation run (75 % input when nothing ran).",
                 "Self-hosting: GPUs from the hardware-fit estimate, always-on replicas billed "
                 "730 h/month at the dated $/GPU-hour defaults, vLLM reference throughput at "
                 "50 % utilisation, 0.25 FTE of a $15k/month engineer, $10k setup over 12 "
@@ -395,5 +410,6 @@ def run_compare(
         run=data["run"] | {"manifest": data["manifest"]} if data else None,
         profile=profile,
         suite_name=suite.name,
+        input_share=measured_input_share(data["results"]) if data else 0.75,
     )
     return CompareResult(report, advice, run_id)

@@ -15,6 +15,7 @@ have no latency, and the rule for calling a difference significant).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,10 +140,39 @@ def bootstrap_mean_ci(
     x = x[~np.isnan(x)]
     est = float(x.mean()) if x.size else _NAN
 
+    if x.size > 1 and x.size * n_resamples <= _BLOCK_CELLS:
+        # Same draws as _bootstrap, as a (resamples x n) count matrix shared by every call
+        # with this n and seed: each resample's mean is then one matrix-vector product.
+        means = _resample_counts(x.size, n_resamples, seed) @ x / x.size
+        tail = (1.0 - confidence) / 2.0
+        low, high = np.quantile(means, [tail, 1.0 - tail])
+        return Interval(est, float(low), float(high))
+
     def stat(m: FloatArray) -> FloatArray:
         return np.asarray(m.mean(axis=1)[:, np.newaxis], dtype=np.float64)
 
     return _bootstrap(x, stat, [est], confidence=confidence, n_resamples=n_resamples, seed=seed)[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _resample_counts_int(n: int, n_resamples: int, seed: int) -> npt.NDArray[np.int32]:
+    """:func:`_resample_counts` as int32 (cheaper to permute and accumulate)."""
+    counts = _resample_counts(n, n_resamples, seed).astype(np.int32)
+    counts.setflags(write=False)
+    return counts
+
+
+@functools.lru_cache(maxsize=16)
+def _resample_counts(n: int, n_resamples: int, seed: int) -> FloatArray:
+    """How often each of ``n`` items is drawn in each resample (the draws of _bootstrap)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n), dtype=np.int32)
+    flat = (idx + (np.arange(n_resamples, dtype=np.int64) * n)[:, np.newaxis]).ravel()
+    counts: FloatArray = (
+        np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float64)
+    )
+    counts.setflags(write=False)
+    return counts
 
 
 def paired_bootstrap_diff_ci(
@@ -169,6 +199,22 @@ def _percentile_cis(
     x = x[~np.isnan(x)]
     qarr = np.asarray(qs, dtype=np.float64)
     est: list[float] = [float(v) for v in np.percentile(x, qarr)] if x.size else [_NAN] * len(qs)
+
+    if x.size > 1 and x.size * n_resamples <= _BLOCK_CELLS:
+        # Resampled order statistics from the shared count matrix: sort once, then each
+        # resample's q-th percentile is the first sorted value whose cumulative count
+        # reaches q·n (the inverted-CDF percentile of the resample), no per-row sorting.
+        order = np.argsort(x, kind="stable")
+        cum = np.cumsum(_resample_counts_int(x.size, n_resamples, seed)[:, order], axis=1)
+        ranks = np.clip(np.ceil(qarr / 100.0 * x.size), 1, x.size)
+        boot = np.stack(
+            [x[order][np.minimum((cum < r).sum(axis=1), x.size - 1)] for r in ranks], axis=1
+        )
+        tail = (1.0 - confidence) / 2.0
+        lows, highs = np.quantile(boot, [tail, 1.0 - tail], axis=0)
+        return [
+            Interval(e, float(lo), float(hi)) for e, lo, hi in zip(est, lows, highs, strict=True)
+        ]
 
     def stat(m: FloatArray) -> FloatArray:
         return np.asarray(np.percentile(m, qarr, axis=1).T, dtype=np.float64)
