@@ -17,7 +17,6 @@ Any numeric field may be null, missing or non-finite: it prints as "—".
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from functools import lru_cache
@@ -26,6 +25,9 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup
+
+from .._jsonsafe import clean_json as _clean
+from .._jsonsafe import strict_dumps as _dumps
 
 __all__ = ["render_results_html"]
 
@@ -72,27 +74,6 @@ def _opt_str(value: Any) -> str | None:
 
 def _bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: non-finite floats become None, unknown objects become strings."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
-
-
-def _dumps(value: Any, **kwargs: Any) -> str:
-    """Strict JSON (no NaN); only walks the value with ``_clean`` when it has to."""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str, **kwargs)
-    except (ValueError, TypeError):
-        return json.dumps(_clean(value), ensure_ascii=False, allow_nan=False, **kwargs)
 
 
 def _script_json(value: Any) -> Markup:

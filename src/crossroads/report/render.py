@@ -16,7 +16,6 @@ says there is nothing to show.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import datetime
@@ -26,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from .._jsonsafe import clean_json as _clean
+from .._jsonsafe import strict_dumps as _dumps
 
 __all__ = ["render_report_html", "render_report_markdown", "write_report"]
 
@@ -95,27 +97,6 @@ def _strs(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value] if value else []
     return [_str(v) for v in _list(value) if v is not None and _str(v)]
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: non-finite floats become None, unknown objects become strings."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
-
-
-def _dumps(value: Any, **kwargs: Any) -> str:
-    """Strict JSON (no NaN/Infinity); walks the value with ``_clean`` only when it must."""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str, **kwargs)
-    except (ValueError, TypeError):
-        return json.dumps(_clean(value), ensure_ascii=False, allow_nan=False, **kwargs)
 
 
 # --------------------------------------------------------------------------- formatting
