@@ -45,7 +45,7 @@ sys.path.insert(0, {root!r})
 from starlette.applications import Starlette
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.server import Reply
-fake = OpenAIFake()
+fake = OpenAIFake(require_key=False)
 fake.responder = lambda body: Reply(text="42", delay_s={latency})
 fake.requests = type("NoLog", (list,), {{"append": lambda self, x: None}})()
 uvicorn.run(Starlette(routes=fake.routes()), host="127.0.0.1", port={port},
@@ -111,6 +111,16 @@ def throughput(items: int) -> tuple[float, float, float]:
             cpu0, wall0 = time.process_time(), time.perf_counter()
             asyncio.run(main())
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            from sqlalchemy import func, select
+
+            from crossroads.store import results
+
+            with db.engine.connect() as conn:
+                failed = conn.execute(
+                    select(func.count()).select_from(results).where(results.c.error.is_not(None))
+                ).scalar_one()
+            if failed:
+                raise SystemExit(f"{failed} calls failed: the benchmark measured errors")
     finally:
         server.terminate()
         server.wait()

@@ -16,7 +16,7 @@ import json
 import random
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +86,7 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
+async def iter_sse(lines: AsyncIterator[str]) -> AsyncGenerator[SSEEvent, None]:
     """Server-sent events from a stream of lines (line terminators already removed)."""
     event, last_id = "", None
     data: list[str] = []
@@ -233,14 +233,22 @@ class HTTPTransport:
     async def stream_sse(
         self, path: str, body: dict[str, Any], params: dict[str, str] | None = None
     ) -> AsyncIterator[SSEEvent]:
-        """POST and yield the server-sent events of the answer."""
+        """POST and yield the server-sent events of the answer.
+
+        Consumers should read to the end of the stream, not stop at the final event: a
+        response closed with unread bytes (even the last chunk terminator) loses its
+        connection instead of going back to the pool.
+        """
         response = await self._send(path, body, params, stream=True)
+        lines = response.aiter_lines()
+        events = iter_sse(lines)
         try:
-            async for event in iter_sse(response.aiter_lines()):
+            async for event in events:
                 yield event
         except httpx.HTTPError as exc:
             raise self._network_error(exc) from exc
         finally:
+            await events.aclose()
             await response.aclose()
 
     async def aclose(self) -> None:

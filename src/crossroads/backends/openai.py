@@ -194,7 +194,8 @@ class OpenAIBackend(HTTPBackend):
             "/chat/completions", self._body(request, True)
         ):
             if event.data.strip() == "[DONE]":
-                return
+                finished = True
+                continue  # read on to the end of the body so the connection is pooled
             payload = decode_event(event, VENDOR)
             if event.event == "error":
                 raise error_from_openai(500, payload, httpx.Headers(), mid_stream=True)
