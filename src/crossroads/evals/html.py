@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from functools import lru_cache
-from importlib.resources import files
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
-from .._jsonsafe import clean_json as _clean
-from .._jsonsafe import strict_dumps as _dumps
+from .._pages import clean_json as _clean
+from .._pages import page_template
+from .._pages import strict_dumps as _dumps
 
 __all__ = ["render_results_html"]
 
@@ -371,16 +370,8 @@ def _items_data(results: dict[str, Any], models: list[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- render
 
 
-@lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
-    source = files("crossroads.evals").joinpath("templates", _TEMPLATE).read_text("utf-8")
-    env = jinja2.Environment(
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env.from_string(source)
+    return page_template("crossroads.evals", _TEMPLATE)
 
 
 def render_results_html(results: dict[str, Any]) -> str:

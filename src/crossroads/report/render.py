@@ -19,15 +19,14 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from .._jsonsafe import clean_json as _clean
-from .._jsonsafe import strict_dumps as _dumps
+from .._pages import clean_json as _clean
+from .._pages import page_template
+from .._pages import strict_dumps as _dumps
 
 __all__ = ["render_report_html", "render_report_markdown", "write_report"]
 
@@ -763,16 +762,8 @@ def _view(report: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- HTML
 
 
-@lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
-    source = files("crossroads.report").joinpath("templates", _TEMPLATE).read_text("utf-8")
-    env = jinja2.Environment(
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env.from_string(source)
+    return page_template("crossroads.report", _TEMPLATE)
 
 
 def render_report_html(report: dict[str, Any]) -> str:

@@ -1,12 +1,33 @@
-"""Strict JSON for files and pages: never NaN or Infinity, never a crash on odd values."""
+"""Shared by the self-contained pages (results, report): strict JSON and templates.
+
+Strict JSON never holds NaN or Infinity and never crashes on odd values; templates
+autoescape everything (all model output is untrusted) and fail on undefined names.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from importlib.resources import files
 from typing import Any
 
-__all__ = ["clean_json", "strict_dumps"]
+import jinja2
+
+__all__ = ["clean_json", "page_template", "strict_dumps"]
+
+
+@functools.cache
+def page_template(package: str, name: str) -> jinja2.Template:
+    """The Jinja template ``templates/NAME`` of ``package``, loaded once."""
+    source = files(package).joinpath("templates", name).read_text("utf-8")
+    env = jinja2.Environment(
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.from_string(source)
 
 
 def clean_json(value: Any) -> Any:
