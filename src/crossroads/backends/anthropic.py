@@ -563,6 +563,7 @@ class AnthropicBackend(HTTPBackend):
     api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
     probe_path: ClassVar[str | None] = "/v1/models?limit=1"
+    features: ClassVar[Capabilities] = Capabilities(tools=True, json_schema=True, vision=True)
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)
@@ -583,17 +584,6 @@ class AnthropicBackend(HTTPBackend):
 
     def map_error(self, status: int, body: Any, headers: httpx.Headers) -> APIError:
         return error_from_anthropic(status, body, headers)
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            streaming=True,
-            tools=True,
-            json_schema=True,
-            vision=True,
-            logprobs=False,
-            context_window=self.deployment.context_window,
-        )
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         return request_to_anthropic(

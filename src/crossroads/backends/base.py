@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import ClassVar
 
@@ -99,6 +99,8 @@ class Backend(ABC):
     base_url_env: ClassVar[str | None] = None
     #: Whether a call without an API key is an error (False for local servers).
     requires_key: ClassVar[bool] = True
+    #: What the family can do; :attr:`capabilities` adds the deployment's context window.
+    features: ClassVar[Capabilities] = Capabilities()
     #: A cheap authenticated GET that proves the upstream is up and takes the key.
     probe_path: ClassVar[str | None] = None
 
@@ -107,7 +109,7 @@ class Backend(ABC):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(context_window=self.deployment.context_window)
+        return replace(self.features, context_window=self.deployment.context_window)
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:

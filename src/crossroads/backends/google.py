@@ -512,6 +512,9 @@ class GoogleBackend(HTTPBackend):
     api_key_env_fallbacks: ClassVar[tuple[str, ...]] = ("GOOGLE_API_KEY",)
     base_url_env: ClassVar[str | None] = "GOOGLE_GEMINI_BASE_URL"
     probe_path: ClassVar[str | None] = "/models?pageSize=1"
+    features: ClassVar[Capabilities] = Capabilities(
+        tools=True, json_schema=True, vision=True, logprobs=True
+    )
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)
@@ -531,17 +534,6 @@ class GoogleBackend(HTTPBackend):
 
     def map_error(self, status: int, body: Any, headers: httpx.Headers) -> APIError:
         return error_from_gemini(status, body, headers)
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            streaming=True,
-            tools=True,
-            json_schema=True,
-            vision=True,
-            logprobs=True,
-            context_window=self.deployment.context_window,
-        )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         data, _ = await self.transport.post_json(

@@ -156,6 +156,9 @@ class OpenAIBackend(HTTPBackend):
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     probe_path: ClassVar[str | None] = "/models"
+    features: ClassVar[Capabilities] = Capabilities(
+        tools=True, json_schema=True, vision=True, logprobs=True
+    )
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)
@@ -167,17 +170,6 @@ class OpenAIBackend(HTTPBackend):
 
     def map_error(self, status: int, body: Any, headers: httpx.Headers) -> APIError:
         return error_from_openai(status, body, headers)
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            streaming=True,
-            tools=True,
-            json_schema=True,
-            vision=True,
-            logprobs=True,
-            context_window=self.deployment.context_window,
-        )
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         return request_to_openai(

@@ -22,7 +22,6 @@ from .base import Capabilities
 from .openai import OpenAIBackend, request_to_openai
 
 __all__ = [
-    "SERVER_PRESETS",
     "LMStudioBackend",
     "LlamaCppServerBackend",
     "OllamaBackend",
@@ -33,19 +32,9 @@ __all__ = [
 
 class _ServerBackend(OpenAIBackend):
     requires_key: ClassVar[bool] = False
+    features: ClassVar[Capabilities] = Capabilities(tools=True, json_schema=True, logprobs=True)
     #: Whether the server honours ``stream_options.include_usage``.
     stream_usage: ClassVar[bool] = True
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            streaming=True,
-            tools=True,
-            json_schema=True,
-            vision=False,
-            logprobs=True,
-            context_window=self.deployment.context_window,
-        )
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         body = request_to_openai(request, self.deployment.model, stream=stream)
@@ -119,12 +108,3 @@ class LMStudioBackend(_ServerBackend):
     default_base_url: ClassVar[str | None] = "http://localhost:1234/v1"
     api_key_env: ClassVar[str | None] = None
     base_url_env: ClassVar[str | None] = "LMSTUDIO_BASE_URL"
-
-
-SERVER_PRESETS: tuple[type[_ServerBackend], ...] = (
-    VLLMBackend,
-    TGIBackend,
-    OllamaBackend,
-    LlamaCppServerBackend,
-    LMStudioBackend,
-)

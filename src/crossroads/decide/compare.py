@@ -108,7 +108,7 @@ def _entry_for(name: str, client: AsyncClient) -> CatalogEntry | None:
 def _callable(name: str, client: AsyncClient) -> str | None:
     """None when ``name`` can be measured here, else why not."""
     try:
-        client.deployment(name)
+        deployment = client.deployment(name)
     except MissingKeyError as exc:
         return f"not measured here: no API key ({exc.env_var} is not set)"
     except CrossroadsError as exc:
@@ -117,7 +117,7 @@ def _callable(name: str, client: AsyncClient) -> str | None:
                 "not measured here: open weights not set up on this machine (see `crossroads fit`)"
             )
         return f"not measured here: {exc.message}"
-    if name.startswith("local/") or client.deployment(name).backend == "llamacpp":
+    if deployment.backend == "llamacpp":
         try:
             import llama_cpp  # noqa: F401
         except ImportError:

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config, crossroads_home
@@ -86,7 +86,3 @@ def open_database(url: str | None = None, *, config: Config | None = None) -> Da
             "Check `database_url` in crossroads.yaml or $CROSSROADS_DATABASE_URL."
         ) from exc
     return Database(url, engine)
-
-
-def table_names(db: Database) -> list[str]:
-    return sorted(inspect(db.engine).get_table_names())
