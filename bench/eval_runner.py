@@ -46,8 +46,9 @@ from starlette.applications import Starlette
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.server import Reply
 fake = OpenAIFake(require_key=False)
-fake.responder = lambda body: Reply(text="42", delay_s={latency})
 fake.requests = type("NoLog", (list,), {{"append": lambda self, x: None}})()
+# Not fake.responder: it only runs once a request is recorded, which NoLog prevents.
+fake.next_reply = lambda: Reply(text="42", delay_s={latency})
 uvicorn.run(Starlette(routes=fake.routes()), host="127.0.0.1", port={port},
             log_level="warning", access_log=False)
 """

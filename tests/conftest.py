@@ -63,3 +63,54 @@ def postgres_url() -> str:
             "database `test`) to run this test"
         )
     return POSTGRES_URL
+
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+_REDIS_LOCK = "crossroads-test-lock"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database (1–15) held by this test alone, emptied before and after.
+
+    The CI Redis; a failure under CI=true, a skip (with how to enable) elsewhere. A lock
+    key claims the database, so concurrent test sessions never share one.
+    """
+    import os
+    import uuid
+
+    import redis
+
+    token = uuid.uuid4().hex
+    claimed: redis.Redis | None = None
+    try:
+        for db in range(1, 16):
+            client = redis.Redis(REDIS_HOST, REDIS_PORT, db=db, socket_timeout=3)
+            try:
+                if client.set(_REDIS_LOCK, token, nx=True, ex=900):
+                    claimed = client
+                    break
+            finally:
+                if claimed is not client:
+                    client.close()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required under CI=true ({REDIS_HOST}:{REDIS_PORT}): {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}; start it to run this test")
+    if claimed is None:
+        pytest.fail("every Redis database 1–15 is held by another test session")
+
+    def empty() -> None:
+        for name in claimed.scan_iter(count=1000):
+            if name != _REDIS_LOCK.encode():
+                claimed.delete(name)
+
+    db_number = claimed.connection_pool.connection_kwargs["db"]
+    empty()
+    try:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db_number}"
+    finally:
+        empty()
+        if claimed.get(_REDIS_LOCK) == token.encode():
+            claimed.delete(_REDIS_LOCK)
+        claimed.close()

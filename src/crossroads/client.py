@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError
@@ -30,6 +30,9 @@ from .errors import (
 )
 from .routing import ReplicaPool, resolve, resolve_all
 from .types import ChatChunk, ChatRequest, ChatResponse, Message, Timings, Usage, text_of
+
+if TYPE_CHECKING:
+    from .guard import Guardrails, RequestGuard
 
 __all__ = ["AsyncClient", "Client", "MessagesInput", "estimate_prompt_tokens"]
 
@@ -68,6 +71,7 @@ class AsyncClient:
         self._http = http
         self._check_context = check_context
         self._pools: dict[str, ReplicaPool] = {}
+        self._guardrails: Guardrails | None = None
 
     def deployment(self, model: str) -> Deployment:
         """What ``model`` resolves to (raises UnknownModelError, MissingKeyError)."""
@@ -111,8 +115,54 @@ class AsyncClient:
         """One complete answer; ``options`` are Chat Completions fields."""
         return await self.complete(self._request(model, messages, options))
 
+    # -- guardrails (config.guardrails; see crossroads.guard) ------------------------------
+    def _guard(self, model: str) -> RequestGuard | None:
+        """The guardrail policies of one call, or None when none apply."""
+        settings = self.config.guardrails
+        if not settings.policies:
+            return None
+        if self._guardrails is None:
+            from .guard import Guardrails
+            from .guard.audit import DatabaseAudit
+
+            audit = DatabaseAudit(self.config) if settings.audit else None
+            self._guardrails = Guardrails.from_config(settings, judge=self._complete, audit=audit)
+        guard = self._guardrails.for_request(key=None, model=model)
+        return guard if guard.active else None
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Like :meth:`chat`, for an already-built request."""
+        """Like :meth:`chat`, for an already-built request (guardrails applied)."""
+        guard = self._guard(request.model)
+        if guard is None:
+            return await self._complete(request)
+        try:
+            response = await self._complete(await guard.check_input(request))
+            return await guard.check_output(response)
+        finally:
+            await guard.record()
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+        """Like :meth:`stream_chat`, for an already-built request (guardrails applied:
+        the output is filtered with a sliding window)."""
+        guard = self._guard(request.model)
+        if guard is None:
+            async for chunk in self._stream(request):
+                yield chunk
+            return
+        try:
+            stream_filter = guard.stream_filter()
+            async for chunk in self._stream(await guard.check_input(request)):
+                if chunk.usage is not None and not chunk.choices:
+                    for held in await stream_filter.afinish():
+                        yield held
+                for out in stream_filter.feed(chunk):
+                    yield out
+            for held in await stream_filter.afinish():
+                yield held
+        finally:
+            await guard.record()
+
+    async def _complete(self, request: ChatRequest) -> ChatResponse:
         pool = self.pool(request.model)
         replicas = pool.order()
         for attempt, replica in enumerate(replicas):
@@ -140,9 +190,9 @@ class AsyncClient:
         options.pop("stream", None)
         return self.stream(self._request(model, messages, options))
 
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
-        """Like :meth:`stream_chat`, for an already-built request. A replica that fails
-        before its first chunk is cooled down and the next one is tried."""
+    async def _stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+        """A replica that fails before its first chunk is cooled down and the next one is
+        tried."""
         pool = self.pool(request.model)
         replicas = pool.order()
         for attempt, replica in enumerate(replicas):
@@ -182,6 +232,9 @@ class AsyncClient:
             return
 
     async def aclose(self) -> None:
+        if self._guardrails is not None:
+            await self._guardrails.aclose()
+            self._guardrails = None
         for pool in self._pools.values():
             for backend in pool.backends:
                 await backend.aclose()

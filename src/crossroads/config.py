@@ -30,6 +30,8 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .gateway.settings import GatewaySettings
+from .guard.policy import GuardrailsConfig
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -135,6 +137,9 @@ class ModelEntry(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     #: Several servers of this model (``base_url`` + optional ``api_key`` each).
     replicas: list[Replica] = Field(default_factory=list)
+    #: Self-hosted: what one GPU-hour of this deployment costs (US dollars). The gateway
+    #: prices its requests from this and the throughput it measures.
+    gpu_hour_usd: float | None = Field(default=None, gt=0)
 
     @field_validator("api_key")
     @classmethod
@@ -156,6 +161,10 @@ class Config(BaseModel):
     models: list[ModelEntry] = Field(default_factory=list)
     #: SQLAlchemy URL of the store (default: SQLite under CROSSROADS_HOME).
     database_url: str | None = None
+    #: ``crossroads serve``: keys, limits, routes, ledger.
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    #: Guardrail policies applied to every model alike.
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     #: The file this was read from (None when no file was found).
     path: Path | None = Field(default=None, exclude=True)
 

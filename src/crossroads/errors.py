@@ -7,7 +7,8 @@
     └── APIError                         a model call failed (vendor, status, request id)
         ├── BadRequestError              400/413/422: the request itself is wrong
         │   ├── ContextWindowExceededError   prompt too long for the model
-        │   └── ContentFilteredError     refused by the vendor's safety system
+        │   ├── ContentFilteredError     refused by the vendor's safety system
+        │   └── GuardBlockedError        refused by a Crossroads guardrail policy
         ├── AuthenticationError          401: key missing, wrong or revoked
         ├── PermissionDeniedError        403: key valid, access not allowed
         ├── NotFoundError                404: model or endpoint does not exist
@@ -31,6 +32,7 @@ __all__ = [
     "ContentFilteredError",
     "ContextWindowExceededError",
     "CrossroadsError",
+    "GuardBlockedError",
     "MissingKeyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -198,3 +200,29 @@ def error_for_status(
     if status >= 500:
         return UpstreamUnavailableError(message, **kw)
     return APIError(message, **kw)
+
+
+class GuardBlockedError(BadRequestError):
+    """A guardrail policy refused the request (``stage="input"``) or the answer
+    (``stage="output"``). The message names the policy and the check and says what to do;
+    it never repeats the personal data or secret that was found."""
+
+    code_name = "content_policy_violation"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        check: str,
+        stage: str,
+        categories: list[str] | None = None,
+        policy: str = "",
+        decisions: list[Any] | None = None,
+    ) -> None:
+        super().__init__(message, code="content_policy_violation")
+        self.check = check
+        self.stage = stage
+        self.categories = categories or []
+        self.policy = policy
+        #: Every decision taken for the request so far (``Decision`` objects).
+        self.decisions = decisions or []

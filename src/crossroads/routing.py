@@ -3,7 +3,8 @@
 A name resolves, in this order, to:
 
 1. an entry (or alias) in ``crossroads.yaml`` — one deployment, or one per replica;
-2. an embedded open model (``local/smollm2``, the offline default);
+2. a model made by ``crossroads tune`` (``local/NAME``, see :mod:`crossroads.tune.registry`),
+   then an embedded open model (``local/smollm2``, the offline default);
 3. ``provider/model`` where ``provider`` is an installed backend (``openai/gpt-4o``,
    ``anthropic/claude-sonnet-4-5``, ``google/gemini-2.5-flash``, ``vllm/…``,
    ``ollama/…``): the key and base URL come from the backend's standard environment
@@ -161,6 +162,11 @@ def resolve_all(name: str, config: Config) -> list[Deployment]:
     entry = config.entry(name)
     if entry is not None:
         return _from_entry(entry)
+    from .tune.registry import tuned_deployment  # no torch: one small JSON file
+
+    tuned = tuned_deployment(name)
+    if tuned is not None:
+        return [tuned]
     if name in EMBEDDED_MODELS:
         return [_embedded(name)]
     row = find_model(name)

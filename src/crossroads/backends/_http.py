@@ -11,18 +11,24 @@ SSE parsing follows https://html.spec.whatwg.org/multipage/server-sent-events.ht
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
+import http.cookiejar
 import json
 import random
+import re
 import time
+import urllib.request
 from abc import abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
+from http.client import HTTPResponse
 from typing import Any
 
 import httpx
 
 from ..errors import APIError, TimeoutError, UpstreamUnavailableError
+from ._fasthttp import FastTransport, fast_transport_enabled
 from .base import Backend, Deployment
 
 __all__ = [
@@ -86,6 +92,48 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+#: What ``str.splitlines`` (and so ``httpx.Response.aiter_lines``) ends a line at.
+_NEWLINES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_UTF8_CHARSET = re.compile(r'charset\s*=\s*"?utf-8"?\s*(;|$)', re.IGNORECASE)
+
+
+async def _utf8_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
+    """Lines of a UTF-8 byte stream, split exactly as ``httpx.Response.aiter_lines`` does
+    (``str.splitlines``, a ``\\r\\n`` split across chunks counted once)."""
+    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+    pending = ""
+    async for chunk in chunks:
+        text = decode(chunk)
+        if pending:
+            text, pending = pending + text, ""
+        if not text:
+            continue
+        lines = text.splitlines()
+        last = text[-1]
+        if last == "\r":  # a "\n" may follow in the next chunk
+            pending = lines.pop() + "\r"
+        elif last not in _NEWLINES:
+            pending = lines.pop()
+        for line in lines:
+            yield line
+    text = pending + decode(b"", True)
+    if text:
+        for line in text.splitlines():
+            yield line
+
+
+def _lines(response: httpx.Response) -> AsyncIterator[str]:
+    """``response.aiter_lines()``, without its charset detection when the text is UTF-8."""
+    content_type = response.headers.get("content-type", "")
+    if (
+        _UTF8_CHARSET.search(content_type)
+        if "charset" in content_type.lower()
+        else response.default_encoding == "utf-8"
+    ):
+        return _utf8_lines(response.aiter_bytes())
+    return response.aiter_lines()
+
+
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncGenerator[SSEEvent, None]:
     """Server-sent events from a stream of lines (line terminators already removed)."""
     event, last_id = "", None
@@ -118,6 +166,21 @@ def _body_of(response: httpx.Response) -> Any:
         return response.text
 
 
+class _CookieJar(http.cookiejar.CookieJar):
+    """httpx hands every answer to the jar, which parses its headers into an email
+    message; answers that set no cookie are skipped before that."""
+
+    def extract_cookies(self, response: HTTPResponse, request: urllib.request.Request) -> None:
+        answer = getattr(response, "response", None)  # httpx's cookie-compat wrapper
+        if (
+            isinstance(answer, httpx.Response)
+            and not answer.headers.get_list("set-cookie")
+            and not answer.headers.get_list("set-cookie2")
+        ):
+            return
+        super().extract_cookies(response, request)
+
+
 class HTTPTransport:
     """One pooled ``httpx.AsyncClient`` per backend, with retries and error mapping."""
 
@@ -140,13 +203,31 @@ class HTTPTransport:
         self.retry = retry or RetryPolicy()
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=self.timeout,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
+        if client is None:
+            limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+            client = (
+                httpx.AsyncClient(
+                    transport=FastTransport(limits=limits),
+                    timeout=self.timeout,
+                    cookies=_CookieJar(),
+                )
+                if fast_transport_enabled()
+                else httpx.AsyncClient(timeout=self.timeout, limits=limits, cookies=_CookieJar())
+            )
+        self.client = client
+        self._urls: dict[str, httpx.URL] = {}
 
     def _url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+    def _parsed_url(self, path: str) -> httpx.URL:
+        """``_url(path)`` parsed once (httpx parses a string URL on every request)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self._url(path))
+            if len(self._urls) < 64:
+                self._urls[path] = url
+        return url
 
     def _network_error(self, exc: httpx.HTTPError) -> APIError:
         if isinstance(exc, httpx.TimeoutException):
@@ -164,7 +245,7 @@ class HTTPTransport:
         while True:
             request = self.client.build_request(
                 "POST",
-                self._url(path),
+                self._parsed_url(path),
                 json=body,
                 params=params,
                 headers=self.headers,
@@ -240,8 +321,7 @@ class HTTPTransport:
         connection instead of going back to the pool.
         """
         response = await self._send(path, body, params, stream=True)
-        lines = response.aiter_lines()
-        events = iter_sse(lines)
+        events = iter_sse(_lines(response))
         try:
             async for event in events:
                 yield event

@@ -62,6 +62,7 @@ from ..types import (
     now,
     text_of,
 )
+from ._anthropic_wire import ERROR_TYPE_STATUS, STOP_REASON_TO_FINISH
 from ._http import HTTPBackend, decode_event, parse_retry_after
 from .base import Capabilities, Deployment
 
@@ -104,29 +105,9 @@ JSON_OBJECT_INSTRUCTION = (
     "Answer with one valid JSON object only: no prose, no Markdown code fences."
 )
 
-_FINISH: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-
+_FINISH = STOP_REASON_TO_FINISH
 #: HTTP status of each documented error type, for errors that arrive inside a stream.
-_ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
+_ERROR_STATUS = ERROR_TYPE_STATUS
 
 # Models released before structured outputs (output_config.format) became available.
 _LEGACY_MODELS = re.compile(r"claude-(2|instant|3)|claude-(opus|sonnet)-4-(0|1|2025)")

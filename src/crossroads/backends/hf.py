@@ -14,7 +14,11 @@
 * ``ignore_eos`` (false): generate past EOS, for benchmarks; a request may also send
   ``ignore_eos: true`` as an extra field, as with vLLM;
 * ``trust_remote_code`` (false): run model code shipped on the hub (trusted models only);
-* ``attn_implementation``: ``sdpa``, ``eager``, ... passed to ``from_pretrained``.
+* ``attn_implementation``: ``sdpa``, ``eager``, ... passed to ``from_pretrained``;
+* ``base_model``: when ``model:`` is a PEFT adapter folder (``crossroads tune`` writes
+  one), the model it applies to (folder, .gguf file or hub id); the adapter is merged
+  into the base weights in memory at load time, and the tokenizer is read from the
+  adapter folder when it holds one.
 
 Requests with ``temperature`` None or 0 decode greedily; otherwise they sample with
 ``temperature`` and ``top_p`` from a per-request generator seeded by ``seed``.
@@ -29,10 +33,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
 
@@ -54,7 +58,17 @@ from .base import Backend, Capabilities, Deployment
 if TYPE_CHECKING:
     from ._batching import BatchingEngine, GenerationParams, Job
 
-__all__ = ["LoadedModel", "TransformersBackend", "TransformersOptions", "load_model"]
+__all__ = [
+    "LoadedModel",
+    "TransformersBackend",
+    "TransformersOptions",
+    "load_model",
+    "load_tokenizer",
+    "load_weights",
+    "model_context_window",
+    "pretrained_source",
+    "resolve_device",
+]
 
 VENDOR = "transformers"
 DEFAULT_MAX_TOKENS = 256
@@ -79,6 +93,7 @@ class TransformersOptions:
     ignore_eos: bool = False
     trust_remote_code: bool = False
     attn_implementation: str | None = None
+    base_model: str | None = None
 
     @classmethod
     def parse(cls, name: str, options: dict[str, object]) -> TransformersOptions:
@@ -100,6 +115,7 @@ class TransformersOptions:
             "ignore_eos": (bool,),
             "trust_remote_code": (bool,),
             "attn_implementation": (str,),
+            "base_model": (str,),
         }
         for key, value in options.items():
             wrong = isinstance(value, bool) and bool not in kinds[key]
@@ -130,6 +146,7 @@ class LoadedModel:
 
 
 _MODELS: SharedModels[LoadedModel] = SharedModels()
+T = TypeVar("T")
 
 
 def _import_runtime() -> tuple[Any, Any]:
@@ -143,7 +160,7 @@ def _import_runtime() -> tuple[Any, Any]:
     return torch, transformers
 
 
-def _source(model: str) -> tuple[str, dict[str, Any]]:
+def pretrained_source(model: str) -> tuple[str, dict[str, Any]]:
     """``from_pretrained``'s first argument and extra keywords for ``model:``."""
     path = Path(model).expanduser()
     if path.is_file():
@@ -154,13 +171,14 @@ def _source(model: str) -> tuple[str, dict[str, Any]]:
             )
         return str(path.parent), {"gguf_file": path.name, "local_files_only": True}
     if path.is_dir():
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
             ggufs = sorted(path.glob("*.gguf"))
             if len(ggufs) == 1:
                 return str(path), {"gguf_file": ggufs[0].name, "local_files_only": True}
             raise ConfigError(
                 f"Model folder {path} has no config.json: it must hold a transformers model "
-                "(config.json, weights and tokenizer files) or exactly one .gguf file."
+                "(config.json, weights and tokenizer files), a PEFT adapter "
+                "(adapter_config.json) or exactly one .gguf file."
             )
         return str(path), {"local_files_only": True}
     if not _HUB_ID.fullmatch(model) or model.endswith(".gguf"):
@@ -180,7 +198,7 @@ def _architecture(source: str) -> str:
     return ", ".join(str(n) for n in names)
 
 
-def _context_window(config: Any, tokenizer: Any) -> int:
+def model_context_window(config: Any, tokenizer: Any) -> int:
     for key in _CONTEXT_KEYS:
         value = getattr(config, key, None)
         if isinstance(value, int) and value > 0:
@@ -207,6 +225,12 @@ def _resolve_dtype(torch: Any, dtype: str, device: str) -> Any:
     return torch.float32
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; a missing GPU is an error."""
+    torch, _ = _import_runtime()
+    return _resolve_device(torch, device)
+
+
 def _model_key(model: str, options: TransformersOptions) -> tuple[Hashable, TransformersOptions]:
     """The process-wide cache key of a model, and its options with device/dtype resolved."""
     torch, _ = _import_runtime()
@@ -215,50 +239,104 @@ def _model_key(model: str, options: TransformersOptions) -> tuple[Hashable, Tran
     resolved = replace(options, device=device, dtype=dtype)
     path = Path(model).expanduser()
     where = str(path.resolve()) if path.exists() else model
-    return (where, device, dtype, options.trust_remote_code, options.attn_implementation), resolved
+    return (
+        where,
+        device,
+        dtype,
+        options.trust_remote_code,
+        options.attn_implementation,
+        options.base_model,
+    ), resolved
 
 
-def load_model(model: str, options: TransformersOptions) -> LoadedModel:
-    """Load ``model`` (folder, .gguf file or hub id) and start its batching engine."""
-    torch, transformers = _import_runtime()
-    from ._batching import BatchingEngine
-
-    source, extra = _source(model)
-    device = _resolve_device(torch, options.device)
-    kwargs: dict[str, Any] = {**extra, "trust_remote_code": options.trust_remote_code}
-    hub = not extra
+def _from_pretrained(model: str, hub: bool, load: Callable[[], T]) -> T:
+    """Run a ``from_pretrained`` call, turning its failures into ConfigErrors."""
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
-        if options.attn_implementation:
-            kwargs["attn_implementation"] = options.attn_implementation
-        loaded = transformers.AutoModelForCausalLM.from_pretrained(
-            source, dtype=_resolve_dtype(torch, options.dtype, device), **kwargs
-        )
+        return load()
     except ImportError as exc:  # e.g. gguf, or a package some model code needs
         raise ConfigError(f"Loading {model!r} needs a missing package: {exc}. {_INSTALL}") from exc
     except (ValueError, KeyError) as exc:
         if hub:
             raise ConfigError(f"Could not load {model!r} with transformers: {exc}") from exc
         raise ConfigError(
-            f"transformers cannot load the architecture {_architecture(source)} of {model}: "
+            f"transformers cannot load the architecture {_architecture(model)} of {model}: "
             f"{exc}. Upgrade transformers, or set trust_remote_code: true for a model that "
             "ships its own code (only if you trust it)."
         ) from exc
     except OSError as exc:
         if not hub:
-            raise ConfigError(f"Could not load the model in {source}: {exc}") from exc
+            raise ConfigError(f"Could not load the model in {model}: {exc}") from exc
         raise ConfigError(
             f"{model!r} is not a local folder and could not be fetched from the Hugging Face "
             f"hub: {exc}. Offline (HF_HUB_OFFLINE=1 or no network) a hub id works only once "
             "it is in the local cache (huggingface-cli download ...); otherwise point `model:` "
             "at a local folder or .gguf file."
         ) from exc
+
+
+def _is_adapter(model: str) -> bool:
+    return (Path(model).expanduser() / "adapter_config.json").is_file()
+
+
+def load_tokenizer(model: str, options: TransformersOptions) -> Any:
+    """The tokenizer of ``model`` (of an adapter folder when it holds one, else its base)."""
+    _, transformers = _import_runtime()
+    if options.base_model and not (Path(model).expanduser() / "tokenizer_config.json").is_file():
+        model = options.base_model
+    source, extra = pretrained_source(model)
+    kwargs: dict[str, Any] = {**extra, "trust_remote_code": options.trust_remote_code}
+    return _from_pretrained(
+        model, not extra, lambda: transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+    )
+
+
+def load_weights(model: str, options: TransformersOptions, device: str) -> Any:
+    """The causal LM of ``model`` on ``device`` (a PEFT adapter merged into ``base_model``)."""
+    torch, transformers = _import_runtime()
+    adapter: str | None = None
+    if options.base_model or _is_adapter(model):
+        if not options.base_model:
+            raise ConfigError(
+                f"{model} is a PEFT adapter: give the model it applies to as the option "
+                "base_model (a folder, .gguf file or hub id)."
+            )
+        adapter, model = model, options.base_model
+    source, extra = pretrained_source(model)
+    kwargs: dict[str, Any] = {**extra, "trust_remote_code": options.trust_remote_code}
+    if options.attn_implementation:
+        kwargs["attn_implementation"] = options.attn_implementation
+    dtype = _resolve_dtype(torch, options.dtype, device)
+    loaded = _from_pretrained(
+        model,
+        not extra,
+        lambda: transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs),
+    )
+    if adapter is not None:
+        try:
+            from peft import PeftModel
+        except ImportError as exc:
+            raise ConfigError(f"{adapter} is a LoRA adapter: it needs peft. {_INSTALL}") from exc
+        try:
+            loaded = PeftModel.from_pretrained(loaded, adapter).merge_and_unload()
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ConfigError(f"Could not apply the adapter {adapter} to {model}: {exc}") from exc
     if options.n_threads:
         torch.set_num_threads(options.n_threads)
     try:
         loaded.to(device)
     except (RuntimeError, AssertionError) as exc:
         raise ConfigError(f"Could not move {model!r} to device {device}: {exc}") from exc
+    return loaded
+
+
+def load_model(model: str, options: TransformersOptions) -> LoadedModel:
+    """Load ``model`` (folder, .gguf file, hub id or adapter) and start its batching engine."""
+    torch, _ = _import_runtime()
+    from ._batching import BatchingEngine
+
+    device = _resolve_device(torch, options.device)
+    tokenizer = load_tokenizer(model, options)
+    loaded = load_weights(model, options, device)
     loaded.eval()
     eos: set[int] = set()
     for value in (loaded.generation_config.eos_token_id, tokenizer.eos_token_id):
@@ -278,7 +356,7 @@ def load_model(model: str, options: TransformersOptions) -> LoadedModel:
         model=loaded,
         tokenizer=tokenizer,
         engine=engine,
-        context_window=_context_window(loaded.config, tokenizer),
+        context_window=model_context_window(loaded.config, tokenizer),
         chat_template=bool(getattr(tokenizer, "chat_template", None)),
         architecture=type(loaded).__name__,
     )

@@ -176,6 +176,14 @@ class OpenAIBackend(HTTPBackend):
             request, self.deployment.model, stream=stream, official=self.official
         )
 
+    async def embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /embeddings`` (https://platform.openai.com/docs/api-reference/embeddings)
+        with this backend's transport: its key, retries and error mapping."""
+        data, _ = await self.transport.post_json("/embeddings", body)
+        if not isinstance(data, dict):
+            raise UpstreamUnavailableError("embeddings answer was not a JSON object", vendor=VENDOR)
+        return data
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
         data, _ = await self.transport.post_json("/chat/completions", self._body(request, False))
         return response_from_openai(data, request.model)

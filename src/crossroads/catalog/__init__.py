@@ -55,6 +55,8 @@ __all__ = [
     "PriceInfo",
     "SelfHost",
     "Source",
+    "TunedPrices",
+    "Tuning",
     "find_model",
     "load_catalog",
     "load_catalog_file",
@@ -201,6 +203,39 @@ class Benchmark(_Strict):
     as_of: dt.date
 
 
+class TunedPrices(_Strict):
+    """What a tuned model costs to call, in USD per 1M tokens (vendors often charge more
+    than for the base model)."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class Tuning(_Strict):
+    """What a closed model's vendor lets you customise through its API, at what price, and
+    what it keeps of your training data."""
+
+    #: Where: "OpenAI fine-tuning API", "Vertex AI supervised tuning", "Amazon Bedrock".
+    api: NonEmpty
+    #: Supervised, DPO, reinforcement (RFT), ...
+    methods: list[NonEmpty] = Field(min_length=1)
+    #: USD per 1M training tokens (tokens in the data x epochs); None when billed by the
+    #: hour or not listed here (then ``crossroads cost`` cannot price the training).
+    training_per_1m_tokens: float | None = Field(ge=0)
+    #: USD per hour of training, for vendors that bill time instead of tokens.
+    training_per_hour: float | None = Field(default=None, ge=0)
+    #: Inference prices of the tuned model (None: the base model's prices).
+    tuned_prices: TunedPrices | None = None
+    #: Fixed costs of keeping a tuned model (hosting, storage), in words.
+    hosting: str | None = None
+    #: What the vendor keeps of training data and tuned weights, and for how long.
+    data_retention: NonEmpty
+    as_of: dt.date
+    source: Url
+    retention_source: Url
+
+
 class CatalogEntry(_Strict):
     """One model: identity, lifecycle, limits, licence, prices or self-hosting facts, sources."""
 
@@ -225,6 +260,8 @@ class CatalogEntry(_Strict):
     prices: PriceInfo | None
     self_host: SelfHost | None
     fine_tuning: NonEmpty
+    #: Closed models: the vendor's fine-tuning offer (None: none through an API).
+    tuning: Tuning | None = None
     support: list[NonEmpty] = Field(min_length=1)
     benchmarks: list[Benchmark] = Field(default_factory=list)
     sources: list[Source] = Field(min_length=1)
@@ -279,6 +316,13 @@ class CatalogEntry(_Strict):
             raise ValueError("open-weight models need self_host (memory_gb, architecture, obtain)")
         if kind == "closed" and value is not None:
             raise ValueError("closed models have no self_host section (weights are not available)")
+        return value
+
+    @field_validator("tuning")
+    @classmethod
+    def _tuning_is_for_closed(cls, value: Tuning | None, info: ValidationInfo) -> Tuning | None:
+        if value is not None and info.data.get("kind") == "open":
+            raise ValueError("open models are tuned on their weights (crossroads tune), not an API")
         return value
 
     @property
@@ -415,7 +459,9 @@ def find_model(name: str) -> CatalogEntry | None:
 
     Exact names win; failing that, dots are read as dashes (``claude-sonnet-4.5`` finds
     ``claude-sonnet-4-5``), and ``provider/name`` is tried as ``name`` within that provider.
-    Nothing fuzzier: a typo returns None (use :func:`suggest` for close matches).
+    Nothing fuzzier: a typo returns None (use :func:`suggest` for close matches). A
+    ``local/NAME`` made by ``crossroads tune`` is found too, as its base model's row
+    renamed (see :func:`crossroads.tune.registry.tuned_catalog_entry`).
     """
     key = name.strip().lower()
     if not key:
@@ -424,6 +470,10 @@ def find_model(name: str) -> CatalogEntry | None:
         entry = _lookup(candidate)
         if entry is not None:
             return entry
+    if key.startswith("local/"):  # a model made by `crossroads tune`: its base's facts
+        from ..tune.registry import tuned_catalog_entry
+
+        return tuned_catalog_entry(name.strip())
     return None
 
 

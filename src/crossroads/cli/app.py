@@ -8,7 +8,21 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from . import advise_cmd, compare_cmd, config_cmd, cost_cmd, eval_cmd, fit_cmd, models_cmd
+from . import (
+    advise_cmd,
+    audit_cmd,
+    compare_cmd,
+    config_cmd,
+    cost_cmd,
+    eval_cmd,
+    fit_cmd,
+    guard_cmd,
+    keys_cmd,
+    models_cmd,
+    serve_cmd,
+    tune_cmd,
+    usage_cmd,
+)
 from . import chat as chat_cmd
 
 __all__ = ["app", "main", "run_guarded"]
@@ -69,6 +83,12 @@ app.command("suites")(eval_cmd.suites)
 app.command("eval")(eval_cmd.eval_)
 app.command("runs")(eval_cmd.runs)
 app.command("show")(eval_cmd.show)
+app.command("tune")(tune_cmd.tune)
+app.command("serve")(serve_cmd.serve)
+app.add_typer(keys_cmd.keys_app, name="keys")
+app.command("usage")(usage_cmd.usage)
+app.add_typer(guard_cmd.guard_app, name="guard")
+app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(config_cmd.config_app, name="config")
 
 

@@ -9,8 +9,16 @@
   (output tokens/s per replica × utilisation × 3600 × 730)))``. Capacity counts output tokens
   only; the reference throughputs come from chat-style benchmarks with prefill included.
 
-Defaults (GPU prices, throughput per size class, staff and set-up) live in
-``tco_defaults.yaml`` next to this module, each with a source and a date.
+* **Training** (only when a :class:`TrainingPlan` is given): a one-off fine-tuning job,
+  amortised over ``amortisation_months`` and added to the monthly bill of both paths. A
+  closed model is trained through its vendor's API at the catalog's price per 1M training
+  tokens (``tuning.training_per_1m_tokens``; the tuned model is then called at
+  ``tuning.tuned_prices`` when the vendor charges more for it); an open model on rented
+  GPUs: ``GPU-hours × $/GPU-hour``, the GPU-hours given (measured) or estimated as
+  ``6 × parameters × training tokens / (peak FLOP/s × utilisation)``.
+
+Defaults (GPU prices, throughput per size class, staff, set-up and training compute) live
+in ``tco_defaults.yaml`` next to this module, each with a source and a date.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ __all__ = [
     "MonthlyCost",
     "SelfHostOption",
     "TcoDefaults",
+    "TrainingPlan",
     "Volume",
     "api_cost",
     "break_even",
@@ -51,6 +60,7 @@ __all__ = [
     "monthly_cost",
     "parse_volume",
     "selfhost_cost",
+    "training_gpu_hours",
 ]
 
 HOURS_PER_MONTH = 730.0  # 8,760 h / 12
@@ -150,13 +160,43 @@ def format_tokens(tokens: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingPlan:
+    """A one-off fine-tuning job: ``tokens`` = tokens in the data × epochs.
+
+    ``gpu_hours`` (self-hosted path) is a measured or quoted figure; without it the
+    GPU-hours are estimated from the model size (:func:`training_gpu_hours`).
+    """
+
+    tokens: float
+    amortisation_months: float = 12.0
+    gpu_hours: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.tokens) and self.tokens >= 0):
+            raise ValueError(f"training tokens must be >= 0, got {self.tokens!r}")
+        if not self.amortisation_months > 0:
+            raise ValueError("training amortisation_months must be > 0")
+        if self.gpu_hours is not None and self.gpu_hours < 0:
+            raise ValueError("training gpu_hours must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
 class ApiOption:
-    """Pay-per-token API access at list ``prices`` (USD per 1M tokens)."""
+    """Pay-per-token API access at list ``prices`` (USD per 1M tokens); with training, a
+    one-off ``training_usd`` spread over ``training_months``."""
 
     name: str
     prices: Prices
     as_of: str | None = None
     source: str | None = None
+    training_usd: float | None = None
+    training_months: float = 12.0
+    training_note: str | None = None
+
+    @property
+    def fixed_month_usd(self) -> float:
+        """Amortised training: paid whatever the volume (0 without training)."""
+        return (self.training_usd or 0.0) / self.training_months
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +215,8 @@ class SelfHostOption:
     amortisation_months: float = 12.0
     precision: str = "fp16"
     sources: dict[str, str] = field(default_factory=dict)
+    training_usd: float | None = None
+    training_months: float = 12.0
 
     def __post_init__(self) -> None:
         ok = {
@@ -186,6 +228,7 @@ class SelfHostOption:
             "staff_fte": self.staff_fte >= 0,
             "staff_month_usd": self.staff_month_usd >= 0,
             "setup_usd": self.setup_usd >= 0,
+            "training_months": self.training_months > 0,
         }
         if bad := [f"{k}={getattr(self, k)!r}" for k, good in ok.items() if not good]:
             raise ValueError(f"invalid self-hosting option {self.name!r}: {', '.join(bad)}")
@@ -200,9 +243,17 @@ class SelfHostOption:
         return self.gpus_per_replica * self.gpu_hour_usd * HOURS_PER_MONTH
 
     @property
+    def training_month_usd(self) -> float:
+        return (self.training_usd or 0.0) / self.training_months
+
+    @property
     def fixed_month_usd(self) -> float:
-        """Staff plus amortised set-up: paid whatever the volume."""
-        return self.staff_fte * self.staff_month_usd + self.setup_usd / self.amortisation_months
+        """Staff plus amortised set-up and training: paid whatever the volume."""
+        return (
+            self.staff_fte * self.staff_month_usd
+            + self.setup_usd / self.amortisation_months
+            + self.training_month_usd
+        )
 
     def replicas_for(self, output_tokens_per_month: float) -> int:
         return max(1, math.ceil(output_tokens_per_month / self.replica_capacity - 1e-9))
@@ -221,10 +272,11 @@ class MonthlyCost:
     setup: float = 0.0  # amortised
     replicas: int = 0
     gpus: int = 0
+    training: float | None = None  # amortised one-off fine-tuning (None: not configured)
 
     @property
     def total(self) -> float:
-        return self.compute + self.staff + self.setup
+        return self.compute + self.staff + self.setup + (self.training or 0.0)
 
     @property
     def per_1m_output_tokens(self) -> float | None:
@@ -238,7 +290,10 @@ class MonthlyCost:
 
     def as_dict(self) -> dict[str, Any]:
         extra = ("total", "per_1m_output_tokens", "per_1m_tokens")
-        return dataclasses.asdict(self) | {name: getattr(self, name) for name in extra}
+        data = dataclasses.asdict(self) | {name: getattr(self, name) for name in extra}
+        if self.training is None:
+            data.pop("training")
+        return data
 
 
 def api_cost(option: ApiOption, volume: Volume) -> MonthlyCost:
@@ -250,8 +305,14 @@ def api_cost(option: ApiOption, volume: Volume) -> MonthlyCost:
         + cached * cached_price
         + volume.output_tokens_per_month * p.output
     ) / 1e6
+    training = option.fixed_month_usd if option.training_usd is not None else None
     return MonthlyCost(
-        option.name, "api", volume.total_tokens_per_month, volume.output_tokens_per_month, charges
+        option.name,
+        "api",
+        volume.total_tokens_per_month,
+        volume.output_tokens_per_month,
+        charges,
+        training=training,
     )
 
 
@@ -263,6 +324,7 @@ def selfhost_cost(option: SelfHostOption, volume: Volume) -> MonthlyCost:
         staff=option.staff_fte * option.staff_month_usd,
         setup=option.setup_usd / option.amortisation_months,
         replicas=replicas, gpus=replicas * option.gpus_per_replica,
+        training=option.training_month_usd if option.training_usd is not None else None,
     )  # fmt: skip
 
 
@@ -290,7 +352,9 @@ def _crossing_terms(
     if a <= 0 or shape.output_share <= 0:
         return None  # a free API, or no output tokens to serve: never cheaper to self-host
     capacity = self_host.replica_capacity / shape.output_share
-    return a, capacity, self_host.replica_month_usd, self_host.fixed_month_usd
+    # The API's own fixed part (amortised training) offsets self-hosting's fixed costs.
+    fixed = self_host.fixed_month_usd - api.fixed_month_usd
+    return a, capacity, self_host.replica_month_usd, fixed
 
 
 def break_even(self_host: SelfHostOption, api: ApiOption, volume_shape: Volume) -> float | None:
@@ -332,7 +396,7 @@ def break_even_continuous(
     if terms is None:
         return None
     a, capacity, replica, fixed = terms
-    first = (fixed + replica) / a
+    first = max(0.0, (fixed + replica) / a)
     if first <= capacity:
         crossing = first
     elif a * capacity > replica:
@@ -375,6 +439,8 @@ class TcoDefaults:
     default_team_size: str
     setup_usd: Figure
     amortisation_months: Figure
+    #: ``flops_per_param_token``, ``reference_tflops`` and ``mfu`` (training compute).
+    training: dict[str, Figure] = field(default_factory=dict)
 
     def tokens_per_s_per_gpu(self, params_b: float, gpu: str) -> tuple[float, str]:
         """Reference output tokens/s per GPU for a model size on ``gpu``, with its citation."""
@@ -433,6 +499,7 @@ def load_tco_defaults() -> TcoDefaults:
             str(staff["default_team_size"]),
             _figure(setup["usd"], "setup.usd"),
             _figure(setup["amortisation_months"], "setup.amortisation_months"),
+            _figures(data.get("training") or {}, "training"),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"tco_defaults.yaml is malformed: {exc}") from None
@@ -441,8 +508,68 @@ def load_tco_defaults() -> TcoDefaults:
 # --------------------------------------------------------------------------- options
 
 
-def default_api_option(entry: CatalogEntry) -> ApiOption:
-    """API pricing from the catalog's dated list prices; no price is an error, never $0."""
+def training_gpu_hours(
+    parameters_b: float, tokens: float, gpu: str, defaults: TcoDefaults | None = None
+) -> tuple[float, str]:
+    """Estimated GPU-hours to train ``parameters_b`` billion parameters on ``tokens``
+    training tokens on ``gpu``: ``k·N·D / (peak FLOP/s × utilisation × GPU factor)``, with
+    its citation (``k`` = 6 FLOPs per parameter per token, Kaplan et al. 2020)."""
+    d = defaults or load_tco_defaults()
+    try:
+        k, peak, mfu = (d.training[n] for n in ("flops_per_param_token", "reference_tflops", "mfu"))
+    except KeyError:
+        raise ConfigError("tco_defaults.yaml has no `training` section") from None
+    factor = d.gpu_factor.get(gpu)
+    if factor is None:
+        raise ValueError(f"no training estimate for GPU {gpu!r}; pass measured GPU-hours")
+    flops = k.value * parameters_b * 1e9 * tokens
+    per_second = peak.value * 1e12 * mfu.value * factor.value
+    cite = (
+        f"{k.value:g} x {parameters_b:g}B params x {format_tokens(tokens)} tokens "
+        f"({k.cite()}) / ({peak.value:g} TFLOPS ({peak.cite()}) x {mfu.value:.0%} utilisation "
+        f"({mfu.cite()})" + (f" x {factor.value:g} for {gpu})" if factor.value != 1 else ")")
+    )
+    return flops / per_second / 3600.0, cite
+
+
+def _api_training(entry: CatalogEntry, plan: TrainingPlan) -> tuple[float, Prices | None, str]:
+    """Training cost through the vendor's API, the tuned model's prices, and a note."""
+    t = entry.tuning
+    if t is None:
+        raise MissingPriceError(
+            f"Cannot cost training {entry.id}: its vendor offers no self-serve fine-tuning API "
+            f"(catalog: {entry.fine_tuning})"
+        )
+    if t.training_per_1m_tokens is None:
+        billed = f"${t.training_per_hour:g} per training hour" if t.training_per_hour else None
+        raise MissingPriceError(
+            f"Cannot cost training {entry.id} per token: "
+            + (f"{t.api} bills {billed}." if billed else f"no price per token is listed ({t.api}).")
+            + f" See {t.source}."
+        )
+    usd = plan.tokens * t.training_per_1m_tokens / 1e6
+    tuned = t.tuned_prices
+    prices = Prices(tuned.input, tuned.output, tuned.cached_input) if tuned else None
+    note = (
+        f"training: {format_tokens(plan.tokens)} tokens x ${t.training_per_1m_tokens:g}/1M "
+        f"({t.api}, as of {t.as_of.isoformat()}, {t.source}) = ${usd:,.2f}, spread over "
+        f"{plan.amortisation_months:g} months"
+        + (
+            f"; the tuned model is billed ${tuned.input:g}/${tuned.output:g} per 1M"
+            if tuned
+            else ""
+        )
+        + f"; data retention: {t.data_retention} ({t.retention_source})"
+    )
+    return usd, prices, note
+
+
+def default_api_option(entry: CatalogEntry, *, training: TrainingPlan | None = None) -> ApiOption:
+    """API pricing from the catalog's dated list prices; no price is an error, never $0.
+
+    With ``training``, the one-off fine-tuning cost through the vendor's API is added, and
+    the tuned model's prices replace the base model's where the vendor charges more.
+    """
     if entry.prices is None:
         why = (
             "it is an open-weight model without a hosted list price in the catalog (cost it as "
@@ -453,7 +580,17 @@ def default_api_option(entry: CatalogEntry) -> ApiOption:
         raise MissingPriceError(f"Cannot cost {entry.id} as an API: {why}.")
     p = entry.prices
     prices = Prices(p.input, p.output, p.cached_input)
-    return ApiOption(entry.short_name, prices, p.as_of.isoformat(), p.source)
+    option = ApiOption(entry.short_name, prices, p.as_of.isoformat(), p.source)
+    if training is None:
+        return option
+    usd, tuned, note = _api_training(entry, training)
+    return dataclasses.replace(
+        option,
+        prices=tuned or prices,
+        training_usd=usd,
+        training_months=training.amortisation_months,
+        training_note=note,
+    )
 
 
 def _fit_replica(entry: CatalogEntry, gpus: Iterable[str]) -> tuple[str, int, str]:
@@ -501,6 +638,7 @@ def default_selfhost_option(
     amortisation_months: float | None = None,
     team_size: str | None = None,
     defaults: TcoDefaults | None = None,
+    training: TrainingPlan | None = None,
 ) -> SelfHostOption:
     """A self-hosting option for an open model, from the hardware fit and the defaults.
 
@@ -508,7 +646,8 @@ def default_selfhost_option(
     one sequence) over the GPUs priced in the defaults (or ``gpu``): fp16 before int8, then
     the fewest GPUs, then H100 first. ``tokens_per_s`` is a measured output throughput per
     replica (e.g. from a local backend) replacing the reference figure; every other keyword
-    overrides the matching default.
+    overrides the matching default. With ``training``, the fine-tuning job is costed on the
+    same GPU type: its GPU-hours (given, or :func:`training_gpu_hours`) × $/GPU-hour.
     """
     if entry.self_host is None:
         raise ValueError(f"{entry.name} is a closed model: it cannot be self-hosted.")
@@ -541,7 +680,19 @@ def default_selfhost_option(
         "staff": f"{fte:g} FTE ({team} team; {fte_cite}) x ${month:,.0f}/month ({month_cite})",
         "setup": f"${setup:,.0f} ({setup_cite}) over {months:g} months ({months_cite})",
     }
+    training_usd: float | None = None
+    if training is not None:
+        if training.gpu_hours is not None:
+            hours, how = training.gpu_hours, "given"
+        else:
+            hours, how = training_gpu_hours(entry.parameters_b or 1.0, training.tokens, name, d)
+        training_usd = hours * hourly
+        sources["training"] = (
+            f"{hours:,.2f} GPU-hours ({how}) x ${hourly:g}/GPU-hour = ${training_usd:,.2f}, "
+            f"spread over {training.amortisation_months:g} months"
+        )
     return SelfHostOption(
         entry.short_name, name, count, hourly, tokens_per_s, utilisation,
         fte, month, setup, months, precision, sources,
+        training_usd, training.amortisation_months if training else 12.0,
     )  # fmt: skip

@@ -7,10 +7,23 @@ crossroads.yaml, else ``$CROSSROADS_DATABASE_URL``, else
 """
 
 from .db import Database, database_url_for, open_database
-from .tables import metadata, response_cache, results, run_items, runs
+from .tables import (
+    api_keys,
+    audit_head,
+    audit_log,
+    metadata,
+    response_cache,
+    results,
+    run_items,
+    runs,
+    usage_ledger,
+)
 
 __all__ = [
     "Database",
+    "api_keys",
+    "audit_head",
+    "audit_log",
     "database_url_for",
     "metadata",
     "open_database",
@@ -18,4 +31,5 @@ __all__ = [
     "results",
     "run_items",
     "runs",
+    "usage_ledger",
 ]

@@ -18,7 +18,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["metadata", "response_cache", "results", "run_items", "runs"]
+__all__ = [
+    "api_keys",
+    "audit_head",
+    "audit_log",
+    "metadata",
+    "response_cache",
+    "results",
+    "run_items",
+    "runs",
+    "usage_ledger",
+]
 
 metadata = MetaData()
 
@@ -86,4 +96,92 @@ response_cache = Table(
     Column("completion_tokens", Integer, nullable=False),
     Column("finish_reason", String(32)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- gateway (migration 0002_gateway) ------------------------------------------------
+
+#: Virtual keys: only the SHA-256 of a key and a display prefix are stored.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("budget_usd", Float),
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("models", JSON, nullable=False),  # list of names/globs; empty = every model
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ux_api_keys_key_hash", api_keys.c.key_hash, unique=True)
+Index(
+    "ux_api_keys_active_name",
+    api_keys.c.name,
+    unique=True,
+    sqlite_where=api_keys.c.revoked_at.is_(None),
+    postgresql_where=api_keys.c.revoked_at.is_(None),
+)
+
+#: One row per gateway request (the durable truth for spend and usage reports).
+usage_ledger = Table(
+    "usage_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("key_id", String(32)),
+    Column("key_name", String(200)),
+    Column("model", String(200), nullable=False),
+    Column("deployment", String(200)),
+    Column("backend", String(64)),
+    Column("protocol", String(16), nullable=False),
+    Column("endpoint", String(200), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("error_class", String(100)),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("cached_tokens", Integer, nullable=False),
+    Column("reasoning_tokens", Integer, nullable=False),
+    Column("cost_usd", Float),  # NULL = unknown price
+    Column("price_flag", String(32)),
+    Column("latency_s", Float, nullable=False),
+    Column("ttft_s", Float),
+    Column("guard_decisions", JSON, nullable=False),
+    Column("request_body", JSON),
+    Column("response_body", JSON),
+)
+Index("ux_usage_ledger_request_id", usage_ledger.c.request_id, unique=True)
+Index("ix_usage_ledger_created_at", usage_ledger.c.created_at)
+Index("ix_usage_ledger_key_id", usage_ledger.c.key_id)
+
+# -- guardrails: the hash-chained audit log (migration 0003) --------------------------------
+#: Append-only records; ``hash`` is sha256 over the canonical JSON of the other columns
+#: (``payload`` parsed), so editing, deleting or reordering any record breaks the chain.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # request | decision | policy
+    Column("ref", String(64)),  # request id or policy version
+    Column("payload", Text, nullable=False),  # canonical JSON, never raw secrets
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ux_audit_log_hash", audit_log.c.hash, unique=True)
+Index("ix_audit_log_kind_ref", audit_log.c.kind, audit_log.c.ref)
+
+#: One row (id 1): the last record's seq and hash. Appends lock it, so concurrent
+#: writers take turns; a verifier compares it with the end of the chain.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("updated_at", String(32), nullable=False),
 )

@@ -1,0 +1,143 @@
+"""A lean HTTP/1.1 load generator and a fixed-latency upstream, for gateway benchmarks.
+
+The load generator keeps one keep-alive connection per concurrent client on raw asyncio
+streams (no HTTP library), so that on a 2-core machine it costs far less CPU than the
+servers it measures. The upstream answers Chat Completions after a fixed delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass
+
+UPSTREAM_BODY = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "bench-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello from the upstream."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
+    }
+).encode()
+
+
+def upstream_app(latency_s: float):  # type: ignore[no-untyped-def]
+    """A raw ASGI Chat Completions upstream that waits ``latency_s`` per request."""
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        await asyncio.sleep(latency_s)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": UPSTREAM_BODY})
+
+    return app
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        data = sorted(self.latencies_ms)
+        if not data:
+            return float("nan")
+        return data[min(len(data) - 1, int(q * len(data)))]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
+
+
+def _request_bytes(host: str, port: int, path: str, body: bytes, key: str | None) -> bytes:
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"{auth}Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    chunked = False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        lname = name.strip().lower()
+        if lname == b"content-length":
+            length = int(value)
+        elif lname == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif length:
+        await reader.readexactly(length)
+    return status
+
+
+async def run_load(
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    *,
+    concurrency: int,
+    requests: int,
+    key: str | None = None,
+) -> LoadResult:
+    """``requests`` POSTs from ``concurrency`` keep-alive connections."""
+    payload = _request_bytes(host, port, path, body, key)
+    latencies: list[float] = []
+    errors = 0
+    remaining = requests
+
+    async def client() -> None:
+        nonlocal remaining, errors
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                start = time.perf_counter()
+                writer.write(payload)
+                status = await _read_response(reader)
+                latencies.append((time.perf_counter() - start) * 1000)
+                if status != 200:
+                    errors += 1
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return LoadResult(requests, errors, time.perf_counter() - start, latencies)

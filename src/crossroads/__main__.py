@@ -1,0 +1,5 @@
+"""``python -m crossroads``: the command line."""
+
+from .cli import main
+
+main()

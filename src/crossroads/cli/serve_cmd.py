@@ -1,0 +1,61 @@
+"""``crossroads serve``: the OpenAI- and Anthropic-compatible gateway."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["serve"]
+
+
+def serve(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="crossroads.yaml with models and gateway:")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (share limits through Redis).")
+    ] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request line.")] = False,
+) -> None:
+    """Serve every configured model behind /v1/chat/completions, /v1/messages,
+    /v1/embeddings and /v1/models, with keys, budgets, rate limits and a usage ledger."""
+    import os
+    from pathlib import Path
+
+    from .app import run_guarded
+
+    def start() -> None:
+        import uvicorn
+
+        from ..config import load_config
+        from ..gateway.startup import check_routes
+
+        cfg = load_config(config or (ctx.obj or {}).get("config"))
+        for warning in check_routes(cfg):
+            typer.echo(f"warning: {warning}", err=True)
+        if cfg.path is not None:
+            os.environ["CROSSROADS_CONFIG"] = str(Path(cfg.path).resolve())
+        typer.echo(
+            f"Crossroads gateway on http://{host}:{port}  "
+            f"(OpenAI base_url http://{host}:{port}/v1, Anthropic base_url http://{host}:{port})",
+            err=True,
+        )
+        uvicorn.run(
+            "crossroads.gateway.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_level=log_level,
+            access_log=access_log,
+            timeout_graceful_shutdown=int(cfg.gateway.shutdown_timeout_s) or None,
+        )
+
+    run_guarded(start)

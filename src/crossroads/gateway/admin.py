@@ -1,0 +1,132 @@
+"""Admin API (master key only): virtual keys and spend, the same as ``crossroads keys``
+and ``crossroads usage`` on the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import BadRequestError
+from . import openapi
+from .keys import KeyRecord
+from .ledger import usage_report
+from .service import Call, Gateway
+
+__all__ = ["KeyCreate", "admin_routes", "key_json"]
+
+
+class KeyCreate(BaseModel):
+    """Body of ``POST /admin/keys``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    budget_usd: float | None = Field(default=None, ge=0)
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    models: list[str] = Field(default_factory=list)
+    expires_at: dt.datetime | None = None
+
+
+def key_json(record: KeyRecord) -> dict[str, Any]:
+    """A key as the API shows it: never the key itself, never its hash."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "budget_usd": record.budget_usd,
+        "rpm": record.rpm,
+        "tpm": record.tpm,
+        "models": list(record.models),
+        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+        "created_at": record.created_at.isoformat(),
+    }
+
+
+def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
+    from .app import _error  # the shared error rendering
+
+    async def admin_call(request: Request, endpoint: str) -> Call:
+        call = Call(protocol="openai", endpoint=endpoint)
+        await gw().authenticate(call, request.headers)
+        gw().require_admin(call)
+        return call
+
+    def ok(call: Call, body: Any, status: int = 200) -> Response:
+        return Response(
+            json.dumps(body), status_code=status, media_type="application/json",
+            headers=call.headers,
+        )
+
+    @app.post("/admin/keys", openapi_extra=openapi.admin_key_create())
+    async def create_key(request: Request) -> Response:
+        call = Call(protocol="openai", endpoint="/admin/keys")
+        try:
+            call = await admin_call(request, "/admin/keys")
+            try:
+                spec = KeyCreate.model_validate_json(await request.body())
+            except ValidationError as exc:
+                raise BadRequestError(f"Invalid key request: {exc.errors()[0]['msg']} "
+                                      f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from exc
+            raw, record = await asyncio.to_thread(
+                gw().keys.create,
+                spec.name,
+                budget_usd=spec.budget_usd,
+                rpm=spec.rpm,
+                tpm=spec.tpm,
+                models=tuple(spec.models),
+                expires_at=spec.expires_at,
+            )
+        except Exception as exc:
+            return _error(call, exc, "openai")
+        return ok(call, {"key": raw, **key_json(record)}, 201)
+
+    @app.get("/admin/keys", openapi_extra=openapi.errors("openai"))
+    async def list_keys(request: Request) -> Response:
+        call = Call(protocol="openai", endpoint="/admin/keys")
+        try:
+            call = await admin_call(request, "/admin/keys")
+            records = await asyncio.to_thread(gw().keys.list, True)
+        except Exception as exc:
+            return _error(call, exc, "openai")
+        return ok(call, {"object": "list", "data": [key_json(r) for r in records]})
+
+    @app.delete("/admin/keys/{name_or_id}", openapi_extra=openapi.errors("openai"))
+    async def revoke_key(name_or_id: str, request: Request) -> Response:
+        call = Call(protocol="openai", endpoint="/admin/keys")
+        try:
+            call = await admin_call(request, "/admin/keys")
+            record = await asyncio.to_thread(gw().keys.revoke, name_or_id)
+        except Exception as exc:
+            return _error(call, exc, "openai")
+        return ok(call, key_json(record))
+
+    @app.get("/admin/usage", openapi_extra=openapi.errors("openai"))
+    async def usage(request: Request, by: str = "key", since: str | None = None) -> Response:
+        call = Call(protocol="openai", endpoint="/admin/usage")
+        try:
+            call = await admin_call(request, "/admin/usage")
+            if by not in ("key", "model", "day"):
+                raise BadRequestError("`by` must be key, model or day.")
+            start = _since(since)
+            rows = await asyncio.to_thread(usage_report, gw().db, by, start)  # type: ignore[arg-type]
+        except Exception as exc:
+            return _error(call, exc, "openai")
+        return ok(call, {"object": "list", "by": by, "data": rows})
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadRequestError("`since` must be an ISO date such as 2026-11-01.") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -1,0 +1,177 @@
+"""The gateway's OpenAPI document: request bodies and error shapes of each endpoint.
+
+Routes read raw bodies (so parsing errors get the protocol's own error shape), so the
+schemas are declared here, by hand, from the vendors' API references: enough for
+clients and for property-based testing (schemathesis) of every documented status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "admin_key_create",
+    "chat_completions",
+    "embeddings",
+    "errors",
+    "messages",
+]
+
+_OPENAI_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+_ANTHROPIC_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+    },
+}
+
+_STATUSES = ("400", "401", "403", "404", "408", "413", "429", "500", "502", "503", "504")
+
+
+def errors(protocol: str) -> dict[str, Any]:
+    """``responses`` for every error status, in the protocol's error shape."""
+    schema = _OPENAI_ERROR if protocol == "openai" else _ANTHROPIC_ERROR
+    return {
+        "responses": {
+            status: {
+                "description": "Error",
+                "content": {"application/json": {"schema": schema}},
+            }
+            for status in _STATUSES
+        }
+    }
+
+
+def _body(schema: dict[str, Any], protocol: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        },
+        **errors(protocol),
+    }
+
+
+_TEXT_MESSAGE = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {
+        "role": {"type": "string", "enum": ["system", "developer", "user", "assistant"]},
+        "content": {"type": "string"},
+    },
+}
+
+
+def chat_completions() -> dict[str, Any]:
+    """https://platform.openai.com/docs/api-reference/chat/create (the common fields)."""
+    return _body(
+        {
+            "type": "object",
+            "required": ["model", "messages"],
+            "properties": {
+                "model": {"type": "string"},
+                "messages": {"type": "array", "items": _TEXT_MESSAGE},
+                "max_tokens": {"type": "integer", "minimum": 1},
+                "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+                "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+                "stream": {"type": "boolean"},
+                "stop": {
+                    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+                },
+                "seed": {"type": "integer"},
+                "user": {"type": "string"},
+            },
+        },
+        "openai",
+    )
+
+
+def messages() -> dict[str, Any]:
+    """https://docs.anthropic.com/en/api/messages (the common fields)."""
+    return _body(
+        {
+            "type": "object",
+            "required": ["model", "messages", "max_tokens"],
+            "properties": {
+                "model": {"type": "string"},
+                "max_tokens": {"type": "integer", "minimum": 1},
+                "system": {"type": "string"},
+                "messages": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["role", "content"],
+                        "properties": {
+                            "role": {"type": "string", "enum": ["user", "assistant"]},
+                            "content": {"type": "string"},
+                        },
+                    },
+                },
+                "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+                "stop_sequences": {"type": "array", "items": {"type": "string"}},
+                "stream": {"type": "boolean"},
+            },
+        },
+        "anthropic",
+    )
+
+
+def embeddings() -> dict[str, Any]:
+    """https://platform.openai.com/docs/api-reference/embeddings/create"""
+    return _body(
+        {
+            "type": "object",
+            "required": ["model", "input"],
+            "properties": {
+                "model": {"type": "string"},
+                "input": {
+                    "oneOf": [
+                        {"type": "string"},
+                        {"type": "array", "items": {"type": "string"}},
+                    ]
+                },
+                "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+            },
+        },
+        "openai",
+    )
+
+
+def admin_key_create() -> dict[str, Any]:
+    return _body(
+        {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "budget_usd": {"type": "number", "minimum": 0},
+                "rpm": {"type": "integer", "minimum": 1},
+                "tpm": {"type": "integer", "minimum": 1},
+                "models": {"type": "array", "items": {"type": "string"}},
+                "expires_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "openai",
+    )

@@ -1,0 +1,421 @@
+"""The gateway's request pipeline, independent of the HTTP framework and client protocol.
+
+authenticate → allow-list → route → input guard → reserve budget and rate limits →
+call with fallback → output guard → settle → ledger (committed before the client gets
+its last byte) → metrics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..client import estimate_prompt_tokens
+from ..config import Config, expand_env
+from ..errors import (
+    APIError,
+    AuthenticationError,
+    CrossroadsError,
+    PermissionDeniedError,
+    UpstreamUnavailableError,
+)
+from ..store import Database, open_database
+from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
+from .costing import price_of, reserve_usd
+from .keys import KeyRecord, KeyStore, is_master
+from .ledger import Ledger, UsageRecord, spent_by_key
+from .limits import Admission, Limiter, make_limiter
+from .metrics import Metrics
+from .router import OpenStream, Router, Target
+
+if TYPE_CHECKING:
+    from ..guard import Guardrails
+
+__all__ = ["Call", "ClientGoneError", "Gateway"]
+
+log = logging.getLogger("crossroads.gateway")
+
+_MASTER_ENV = "CROSSROADS_MASTER_KEY"
+
+
+class ClientGoneError(CrossroadsError):
+    """The client disconnected before the answer was complete (HTTP 499 in the ledger)."""
+
+
+@dataclass
+class Call:
+    """One request on its way through the gateway."""
+
+    protocol: Literal["openai", "anthropic"]
+    endpoint: str
+    request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex}")
+    started: float = field(default_factory=time.perf_counter)
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    key: KeyRecord | None = None
+    admin: bool = False
+    model: str = ""
+    stream: bool = False
+    request: ChatRequest | None = None
+    admission: Admission | None = None
+    guard: Any = None  # the request's guard, when guardrails apply
+    target: Target | None = None
+    attempts: int = 0
+    ttft_s: float | None = None
+    recorded: bool = False
+
+    @property
+    def key_label(self) -> str:
+        if self.key is not None:
+            return self.key.name
+        return "master" if self.admin else "-"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"x-request-id": self.request_id}
+        if self.admission is not None:
+            headers.update(self.admission.headers)
+        return headers
+
+
+@dataclass
+class Gateway:
+    """Everything one gateway process holds: routes, keys, limits, ledger, metrics."""
+
+    config: Config
+    db: Database
+    router: Router
+    keys: KeyStore
+    limiter: Limiter
+    ledger: Ledger
+    metrics: Metrics
+    guardrails: Guardrails | None
+    master_key: str | None
+
+    @classmethod
+    def create(cls, config: Config) -> Gateway:
+        settings = config.gateway
+        db = open_database(config=config)
+        master = None
+        if settings.master_key:
+            master, _ = expand_env(settings.master_key)
+            master = master or None
+        else:
+            import os
+
+            master = os.environ.get(_MASTER_ENV) or None
+        guardrails = None
+        if config.guardrails.model_dump(exclude_defaults=True):
+            from ..guard import Guardrails
+
+            guardrails = Guardrails.from_config(config.guardrails)
+        on_commit = None
+        return cls(
+            config=config,
+            db=db,
+            router=Router(config, settings),
+            keys=KeyStore(db),
+            limiter=make_limiter(settings, spent_by_key(db)),
+            ledger=Ledger(db, on_commit=on_commit),
+            metrics=Metrics(),
+            guardrails=guardrails,
+            master_key=master,
+        )
+
+    async def aclose(self) -> None:
+        """Flush the ledger, then let go of upstream connections and stores."""
+        await self.ledger.aclose()
+        await self.limiter.aclose()
+        await self.router.aclose()
+        self.db.dispose()
+
+    # -- the pipeline -----------------------------------------------------------------
+
+    async def authenticate(self, call: Call, headers: Mapping[str, str]) -> None:
+        """``Authorization: Bearer KEY`` or Anthropic's ``x-api-key: KEY``."""
+        raw = headers.get("x-api-key") or ""
+        bearer = headers.get("authorization") or ""
+        if not raw and bearer[:7].lower() == "bearer ":
+            raw = bearer[7:].strip()
+        if not raw:
+            raise AuthenticationError(
+                "No API key. Send `Authorization: Bearer KEY` (or `x-api-key: KEY`); create "
+                "a key with `crossroads keys create --name NAME`.",
+                code="missing_api_key",
+            )
+        if is_master(raw, self.master_key):
+            call.admin = True
+            return
+        record = await self.keys.authenticate(raw)
+        if record is None:
+            raise AuthenticationError(
+                "Invalid API key. Check the key, or create one with "
+                "`crossroads keys create --name NAME`.",
+                code="invalid_api_key",
+            )
+        now = dt.datetime.now(dt.UTC)
+        if not record.active(now):
+            why = "revoked" if record.revoked_at is not None else "expired"
+            raise AuthenticationError(
+                f"The API key {record.prefix}… ({record.name}) has been {why}; "
+                "create a new one with `crossroads keys create`.",
+                code="invalid_api_key",
+            )
+        call.key = record
+
+    def require_admin(self, call: Call) -> None:
+        if not call.admin:
+            raise PermissionDeniedError(
+                "This endpoint needs the master key (gateway.master_key or "
+                f"${_MASTER_ENV}).",
+                code="admin_only",
+            )
+
+    async def admit(self, call: Call, request: ChatRequest) -> None:
+        """Allow-list, route, input guard, budget and rate-limit reservation."""
+        call.request = request
+        call.model = request.model
+        call.stream = bool(request.stream)
+        key = call.key
+        if key is not None and not key.allows(request.model):
+            allowed = ", ".join(key.models)
+            raise PermissionDeniedError(
+                f"The key {key.name!r} may not use {request.model!r}; it allows: {allowed}.",
+                code="model_not_allowed",
+            )
+        targets = self.router.plan(request.model).targets  # UnknownModelError → 404
+        if self.guardrails is not None:
+            call.guard = self.guardrails.for_request(
+                key=key.name if key else None, model=request.model
+            )
+            call.request = request = await call.guard.check_input(request)
+        settings = self.config.gateway
+        prompt_tokens = estimate_prompt_tokens(request)
+        max_tokens = request.max_tokens or _max_output(targets) or settings.default_max_tokens
+        worst = reserve_usd(targets, prompt_tokens, max_tokens)
+        if worst is None and (settings.unpriced_models == "block" or _budgeted(key)):
+            raise PermissionDeniedError(
+                f"{request.model!r} has no known price, so its cost cannot be recorded"
+                + (" or held against the key's budget" if _budgeted(key) else "")
+                + ". Add `prices: {input: …, output: …}` (US$ per 1M tokens) or "
+                "`gpu_hour_usd:` to its entry in crossroads.yaml, or set "
+                "`gateway.unpriced_models: flag`.",
+                code="unpriced_model",
+            )
+        if key is not None:
+            call.admission = await self.limiter.admit(
+                key, tokens=prompt_tokens + max_tokens, max_cost_usd=worst or 0.0
+            )
+
+    async def complete(self, call: Call) -> ChatResponse:
+        assert call.request is not None
+        response, target, attempts = await self.router.complete(call.request)
+        call.target, call.attempts = target, attempts
+        response.model = call.model
+        if call.guard is not None:
+            response = await call.guard.check_output(response)
+        await self.finish(call, 200, response.usage, response=response)
+        return response
+
+    async def open_stream(self, call: Call) -> OpenStream:
+        assert call.request is not None
+        upstream = call.request.model_copy(
+            update={"stream": True, "stream_options": StreamOptions(include_usage=True)}
+        )
+        opened = await self.router.open_stream(upstream)
+        call.target, call.attempts = opened.target, opened.attempts
+        return opened
+
+    async def relay(
+        self, call: Call, opened: OpenStream
+    ) -> AsyncGenerator[ChatChunk | APIError, None]:
+        """The stream's chunks as they arrive, then its usage; an upstream failure ends
+        it with the error (never a fake end). The ledger row is committed before the
+        last item is handed out."""
+        usage: Usage | None = None
+        counted = 0
+        text_chars = 0
+        guard_filter = call.guard.stream_filter() if call.guard is not None else None
+        status, error = 200, None
+        stream = _chain(opened.first, opened.rest)
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                    chunk.usage = None
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content or delta.tool_calls or delta.refusal:
+                        counted += 1
+                        text_chars += len(delta.content or "")
+                        if call.ttft_s is None:
+                            call.ttft_s = time.perf_counter() - call.started
+                if not chunk.choices:
+                    continue  # usage goes out last, after the ledger
+                chunk.model = call.model
+                for out in guard_filter.feed(chunk) if guard_filter else (chunk,):
+                    yield out
+            if guard_filter is not None:
+                for out in guard_filter.finish():
+                    yield out
+        except APIError as exc:
+            status, error = exc.status_code or 502, exc
+        except BaseException as exc:  # client gone (cancelled) or a bug
+            status = 499 if _is_cancel(exc) else 500
+            await _close(stream)
+            await self._finish_shielded(call, status, _streamed(usage, call, counted), exc)
+            raise
+        final = _streamed(usage, call, counted)
+        if error is not None:
+            await self.finish(call, status, final, error=error)
+            yield error
+            return
+        await self.finish(call, 200, final)
+        yield ChatChunk(id=opened.first.id, model=call.model, usage=final)
+
+    async def _finish_shielded(
+        self, call: Call, status: int, usage: Usage, exc: BaseException
+    ) -> None:
+        import anyio
+
+        with anyio.CancelScope(shield=True):
+            await self.finish(call, status, usage, error=exc)
+
+    async def fail(self, call: Call, exc: BaseException, status: int) -> None:
+        """Record a request that ended in an error (401s are counted, not recorded)."""
+        if status == 401 or call.recorded:
+            self.metrics.requests.labels(call.model or "-", call.key_label, str(status)).inc()
+            return
+        await self.finish(call, status, Usage(), error=exc)
+
+    async def finish(
+        self,
+        call: Call,
+        status: int,
+        usage: Usage,
+        *,
+        error: BaseException | None = None,
+        response: ChatResponse | None = None,
+    ) -> None:
+        """Settle the reservation, commit the ledger row, observe metrics (once)."""
+        if call.recorded:
+            return
+        call.recorded = True
+        latency = time.perf_counter() - call.started
+        target = call.target
+        cost: float | None = 0.0  # refused before any upstream call: nothing spent
+        flag = None
+        if target is not None:
+            price = price_of(target, usage)
+            cost, flag = price.usd, price.flag
+        if call.admission is not None:
+            try:
+                await self.limiter.settle(
+                    call.admission, tokens=usage.total_tokens, cost_usd=cost or 0.0
+                )
+            except CrossroadsError as exc:  # the ledger still records the spend
+                log.warning("could not settle %s: %s", call.request_id, exc.message)
+        settings = self.config.gateway
+        record = UsageRecord(
+            request_id=call.request_id,
+            created_at=call.created_at,
+            key_id=call.key.id if call.key else None,
+            key_name=call.key.name if call.key else ("master" if call.admin else None),
+            model=call.model or "-",
+            deployment=target.name if target else None,
+            backend=target.deployment.backend if target else None,
+            protocol=call.protocol,
+            endpoint=call.endpoint,
+            stream=call.stream,
+            status=status,
+            error_class=type(error).__name__ if error is not None else None,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost_usd=cost,
+            price_flag=flag,
+            latency_s=latency,
+            ttft_s=call.ttft_s,
+            guard_decisions=[d.as_dict() for d in call.guard.decisions] if call.guard else [],
+            request_body=(
+                call.request.model_dump_json(exclude_none=True)
+                if settings.store_bodies and call.request is not None
+                else None
+            ),
+            response_body=(
+                response.model_dump_json(exclude_none=True)
+                if settings.store_bodies and response is not None
+                else None
+            ),
+        )
+        self.metrics.observe(
+            model=call.model or "-",
+            key=call.key_label,
+            status=status,
+            error=record.error_class,
+            latency_s=latency,
+            ttft_s=call.ttft_s,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=cost,
+            attempts=call.attempts,
+        )
+        await self.ledger.record(record)
+
+
+def _budgeted(key: KeyRecord | None) -> bool:
+    return key is not None and key.budget_usd is not None
+
+
+def _max_output(targets: list[Target]) -> int | None:
+    limits = [t.deployment.max_output_tokens for t in targets if t.deployment.max_output_tokens]
+    return max(limits) if limits else None
+
+
+def _streamed(usage: Usage | None, call: Call, counted: int) -> Usage:
+    """Usage of a stream: the upstream's figures, else what was actually streamed (one
+    token per content delta) with the prompt estimated."""
+    if usage is not None:
+        return usage
+    prompt = estimate_prompt_tokens(call.request) if call.request is not None else 0
+    return Usage(prompt_tokens=prompt, completion_tokens=counted, total_tokens=prompt + counted)
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    import asyncio
+
+    return isinstance(exc, asyncio.CancelledError | ClientGoneError | GeneratorExit)
+
+
+async def _chain(first: ChatChunk, rest: Any) -> AsyncGenerator[ChatChunk, None]:
+    yield first
+    try:
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await _close(rest)
+
+
+async def _close(stream: Any) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # closing a broken upstream must not hide the real error
+            log.debug("error while closing an upstream stream", exc_info=True)
+
+
+def upstream_error_for_client(exc: APIError) -> APIError:
+    """An upstream's 401/403 is the operator's problem, not the caller's: report 502."""
+    if exc.vendor and exc.vendor != "crossroads" and exc.status_code in (401, 403):
+        return UpstreamUnavailableError(
+            f"The upstream rejected the gateway's credentials ({exc.status_code}): "
+            "the operator must fix the deployment's api_key.",
+            status_code=502,
+        )
+    return exc

@@ -1,0 +1,192 @@
+"""Output checks on streams: PII split across chunks never reaches the client unmasked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from crossroads.config import parse_config
+from crossroads.guard import Guardrails, RequestGuard
+from crossroads.streaming import StreamAccumulator
+from crossroads.types import ChatChunk, ChatRequest, ChunkChoice, Delta, Usage
+
+POLICY = """
+guardrails:
+  audit: false
+  policies:
+    - name: default
+      input:  [{check: pii, action: redact, restore: true}]
+      output: [{check: pii, action: redact}, {check: secrets, action: redact},
+               {check: canary, action: block}]
+"""
+CARD = "4111 1111 1111 1111"
+EMAIL = "ann.lee@example.com"
+TEXT = f"Your card {CARD} is on file; we will write to {EMAIL} tomorrow."
+EXPECTED = "Your card [CARD_1] is on file; we will write to [EMAIL_1] tomorrow."
+
+
+def guard(yaml_text: str = POLICY) -> RequestGuard:
+    return Guardrails.from_config(parse_config(yaml_text).guardrails).for_request(model="m")
+
+
+def chunk(content: str | None = None, finish: str | None = None, **delta: Any) -> ChatChunk:
+    choice = ChunkChoice(delta=Delta(content=content, **delta), finish_reason=finish)  # type: ignore[arg-type]
+    return ChatChunk(id="chatcmpl-1", model="m", choices=[choice])
+
+
+def run(rg: RequestGuard, pieces: list[str], *, usage: bool = True) -> tuple[str, list[ChatChunk]]:
+    f = rg.stream_filter()
+    out: list[ChatChunk] = []
+    out += f.feed(chunk(role="assistant", content=""))
+    for piece in pieces:
+        out += f.feed(chunk(piece))
+    out += f.feed(chunk(finish="stop"))
+    out += f.finish()
+    if usage:
+        out += f.feed(ChatChunk(id="chatcmpl-1", model="m", usage=Usage.of(3, 4)))
+    acc = StreamAccumulator()
+    for c in out:
+        acc.add(c)
+    return acc.response().text, out
+
+
+def sent_so_far(chunks: list[ChatChunk]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+@pytest.mark.parametrize("value", [CARD, EMAIL])
+def test_every_split_position_is_masked(value: str) -> None:
+    start = TEXT.index(value)
+    for cut in range(start, start + len(value) + 1):
+        text, chunks = run(guard(), [TEXT[:cut], TEXT[cut:]])
+        assert text == EXPECTED, cut
+        for c in chunks:  # no single chunk and no prefix of the stream leaks it
+            assert value not in sent_so_far(chunks[: chunks.index(c) + 1])
+        assert CARD.replace(" ", "")[:8] not in text.replace(" ", "")
+
+
+def test_three_way_splits_and_single_characters() -> None:
+    start, end = TEXT.index(CARD), TEXT.index(EMAIL) + len(EMAIL)
+    for a in range(start, end, 3):
+        for b in range(a + 1, min(end, a + 9)):
+            assert run(guard(), [TEXT[:a], TEXT[a:b], TEXT[b:]])[0] == EXPECTED
+    assert run(guard(), list(TEXT))[0] == EXPECTED
+
+
+def test_safe_text_flows_with_at_most_a_word_of_delay() -> None:
+    f = guard().stream_filter()
+    fed = released = ""
+    for piece in ["the qu", "ick brown f", "ox jumps ", "over the la", "zy dog", " and sleeps"]:
+        fed += piece
+        for c in f.feed(chunk(piece)):
+            released += c.choices[0].delta.content or ""
+        assert released == fed[: fed.rfind(" ") + 1]  # only the unfinished word waits
+
+
+def test_placeholders_are_restored_across_chunks() -> None:
+    rg = guard()
+    import asyncio
+
+    asyncio.run(
+        rg.check_input(ChatRequest(model="m", messages=[{"role": "user", "content": EMAIL}]))
+    )
+    answer = "I will mail [EMAIL_1] now, and bob@corp.io too."
+    for cut in range(len(answer)):
+        text, _ = run(rg, [answer[:cut], answer[cut:]])
+        assert text == f"I will mail {EMAIL} now, and [EMAIL_2] too."
+
+
+def test_block_ends_the_stream_with_content_filter() -> None:
+    rg = guard(
+        POLICY.replace("{check: secrets, action: redact}", "{check: secrets, action: block}")
+    )
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    text, chunks = run(rg, ["Here is a token: ", token[:10], token[10:], " and more text"])
+    assert token[:10] not in text and "more text" not in text
+    assert chunks[-2].choices[0].finish_reason == "content_filter"
+    assert chunks[-1].usage is not None, "the usage chunk still goes out"
+    assert rg.blocked is not None and rg.blocked.check == "secrets"
+
+
+def test_private_key_split_over_many_chunks_is_masked() -> None:
+    key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(["MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"] * 5)
+    key += "\n-----END PRIVATE KEY-----"
+    body = f"Key:\n{key}\nDone."
+    text, _ = run(guard(), [body[i : i + 7] for i in range(0, len(body), 7)])
+    assert text == "Key:\n[PRIVATE_KEY_1]\nDone."
+
+
+def test_whole_answer_checks_hold_the_stream() -> None:
+    rg = guard(
+        """
+guardrails:
+  audit: false
+  policies:
+    - name: json
+      output: [{check: json_schema, action: block}]
+"""
+    )
+    f = rg.stream_filter()
+    assert f.feed(chunk('{"a": ')) == [] and f.feed(chunk("1}")) == []
+    assert f.feed(chunk(finish="stop")) == []
+    (done,) = f.finish()
+    assert done.choices[0].delta.content == '{"a": 1}' and done.choices[0].finish_reason == "stop"
+
+    bad = guard(
+        """
+guardrails:
+  audit: false
+  policies:
+    - name: json
+      output: [{check: json_schema, action: block}]
+"""
+    )
+    text, chunks = run(bad, ["not ", "json"])
+    assert text == "" and chunks[-2].choices[0].finish_reason == "content_filter"
+
+
+def test_tool_call_arguments_are_filtered_too() -> None:
+    from crossroads.types import FunctionCallDelta, ToolCallDelta
+
+    f = guard().stream_filter()
+    args = '{"to": "ann.lee@example.com"}'
+    out: list[ChatChunk] = []
+    out += f.feed(
+        chunk(
+            tool_calls=[
+                ToolCallDelta(
+                    index=0,
+                    id="c1",
+                    type="function",
+                    function=FunctionCallDelta(name="send", arguments=args[:12]),
+                )
+            ]
+        )
+    )
+    out += f.feed(
+        chunk(tool_calls=[ToolCallDelta(index=0, function=FunctionCallDelta(arguments=args[12:]))])
+    )
+    out += f.feed(chunk(finish="tool_calls"))
+    out += f.finish()
+    acc = StreamAccumulator()
+    for c in out:
+        acc.add(c)
+    (call,) = acc.response().tool_calls
+    assert call.function.name == "send" and call.function.arguments == '{"to": "[EMAIL_1]"}'
+
+
+def test_output_judge_cannot_run_in_sync_finish_and_fails_closed() -> None:
+    rg = guard(
+        """
+guardrails:
+  audit: false
+  policies:
+    - name: judged
+      output: [{check: judge, model: some/model, action: block}]
+      fail: closed
+"""
+    )
+    text, chunks = run(rg, ["hello ", "world"])
+    assert text == "" and chunks[-2].choices[0].finish_reason == "content_filter"
+    assert rg.decisions[0].error == "not run: synchronous finish()"
