@@ -58,9 +58,14 @@ def child(
             p.requires_grad_(p.ndim == 1)  # keep a trainable bias/norm so the Trainer builds
     config = TrainConfig(epochs=100, batch_size=batch_size, max_steps=steps + 1, patience=None)
     trainer = Trainer(
-        model, tokenized, [], config, output_dir=Path("/tmp/unused"), device=device,
+        model,
+        tokenized,
+        [],
+        config,
+        output_dir=Path("/tmp/unused"),
+        device=device,
         pad_token_id=int(tokenizer.pad_token_id or tokenizer.eos_token_id or 0),
-    )  # fmt: skip
+    )
     trainable = sum(p.numel() for _, p in trainer.params)
     total_params = sum(p.numel() for p in model.parameters())
     if mode == "forward":

@@ -284,3 +284,19 @@ def test_unreachable_redis_fails_closed_fast(primary: OpenAIFake) -> None:
     assert primary.requests == []
 
 
+
+
+def test_anthropic_stream_failure_is_an_error_event(primary: OpenAIFake) -> None:
+    import anthropic
+
+    primary.script(Reply("one two three four five six", fail_after_chunks=2))
+    with gateway_thread("models:\n" + _model("m", primary.url)) as gw:
+        key = gw.create_key("k")
+        client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+        received: list[str] = []
+        with pytest.raises(anthropic.APIStatusError):  # noqa: SIM117
+            with client.messages.stream(model="m", max_tokens=50, messages=USER) as stream:  # type: ignore[arg-type]
+                for text in stream.text_stream:
+                    received.append(text)
+        client.close()
+    assert "".join(received) == "one two "

@@ -334,3 +334,24 @@ def test_revoked_key_stops_working(gw: RunningGateway, _fakes: dict[str, FakeSer
             return
         time.sleep(0.2)
     pytest.fail("a revoked key was still accepted after 10 s")
+
+
+def test_embeddings_local_and_upstream(gw: RunningGateway, _fakes: dict[str, FakeServer]) -> None:
+    pytest.importorskip("torch", reason="local embeddings need crossroads[transformers]")
+    client = oai(gw)
+    local = client.embeddings.create(
+        model="local/all-minilm-l6-v2", input=["The cat sat.", "A cat was sitting.", "Tax law"]
+    )
+    vectors = [d.embedding for d in local.data]
+    assert [len(v) for v in vectors] == [384, 384, 384]
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
+    upstream = client.embeddings.create(model="up-openai", input="hello", encoding_format="float")
+    assert upstream.data[0].embedding == [5.0, 0.5, -0.25]
+    assert upstream.model == "up-openai"
+    assert _fakes["openai"].requests[-1].body["model"] == "gpt-4o"
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="up-anthropic", input="hello")

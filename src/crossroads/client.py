@@ -11,6 +11,7 @@ for chunk in client.stream_chat("anthropic/claude-sonnet-4-5", "Count to 3"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from pathlib import Path
@@ -146,17 +147,20 @@ class AsyncClient:
         the output is filtered with a sliding window)."""
         guard = self._guard(request.model)
         if guard is None:
-            async for chunk in self._stream(request):
-                yield chunk
+            async with contextlib.aclosing(self._stream(request)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
             return
         try:
             stream_filter = guard.stream_filter()
-            async for chunk in self._stream(await guard.check_input(request)):
-                if chunk.usage is not None and not chunk.choices:
-                    for held in await stream_filter.afinish():
-                        yield held
-                for out in stream_filter.feed(chunk):
-                    yield out
+            checked = await guard.check_input(request)
+            async with contextlib.aclosing(self._stream(checked)) as chunks:
+                async for chunk in chunks:
+                    if chunk.usage is not None and not chunk.choices:
+                        for held in await stream_filter.afinish():
+                            yield held
+                    for out in stream_filter.feed(chunk):
+                        yield out
             for held in await stream_filter.afinish():
                 yield held
         finally:

@@ -41,7 +41,19 @@ class OpenAIFake(FakeServer):
         return [
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
+            Route("/v1/embeddings", self.embeddings, methods=["POST"]),
         ]
+
+    async def embeddings(self, request: Request) -> Response:
+        """https://platform.openai.com/docs/api-reference/embeddings/create (float only)."""
+        body = await self.record(request)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [float(len(t)), 0.5, -0.25]}
+            for i, t in enumerate(texts)
+        ]
+        usage = {"prompt_tokens": 3 * len(texts), "total_tokens": 3 * len(texts)}
+        return self.json({"object": "list", "data": data, "model": body["model"], "usage": usage})
 
     async def models(self, request: Request) -> Response:
         return self.json(

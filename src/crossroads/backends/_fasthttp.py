@@ -350,7 +350,7 @@ class FastTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
         if self._closed:
             raise RuntimeError("the transport is closed")
-        origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+        origin = (scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[scheme])
         timeouts = request.extensions.get("timeout") or {}
         data, reusable = _serialize(request, await request.aread())
         conn = await self._acquire(origin, request, timeouts.get("pool"))
@@ -384,14 +384,15 @@ class FastTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._closed = True
-        for conn in list(self._conns):
-            self._drop(conn)
-        self._idle.clear()
-        self._idle_count = 0
         while self._waiters:
             _, waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(False)
+        self._idle.clear()
+        self._idle_count = 0
+        for conn in list(self._conns):
+            conn.idle = False
+            self._drop(conn)
 
     # -- the pool ------------------------------------------------------------------
     async def _acquire(
@@ -487,6 +488,8 @@ class FastTransport(httpx.AsyncBaseTransport):
             )
             await asyncio.wait_for(connecting, limit_s)
         except BaseException as exc:
+            if conn.transport is not None:  # connected as the timeout struck
+                conn.transport.close()
             self._free_slot()
             if isinstance(exc, TimeoutError):
                 raise httpx.ConnectTimeout(f"connecting to {host}:{port}", request=request) from exc

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import warnings
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -317,7 +318,9 @@ def load_weights(model: str, options: TransformersOptions, device: str) -> Any:
         except ImportError as exc:
             raise ConfigError(f"{adapter} is a LoRA adapter: it needs peft. {_INSTALL}") from exc
         try:
-            loaded = PeftModel.from_pretrained(loaded, adapter).merge_and_unload()
+            with warnings.catch_warnings():  # peft reads an attribute transformers 5 deprecates
+                warnings.filterwarnings("ignore", ".*is_gradient_checkpointing.*", FutureWarning)
+                loaded = PeftModel.from_pretrained(loaded, adapter).merge_and_unload()
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ConfigError(f"Could not apply the adapter {adapter} to {model}: {exc}") from exc
     if options.n_threads:

@@ -114,7 +114,8 @@ def _check(config: Any, text: str, stage: str, key: str | None, model: str, as_j
 @guard_app.command("eval")
 def eval_(
     by: Annotated[
-        str | None, typer.Option(help="Also break the scores down by: type, lang or technique.")
+        str | None,
+        typer.Option(help="Also break the scores down by: type, lang, technique or source."),
     ] = None,
     garak: Annotated[
         str | None,
@@ -128,8 +129,8 @@ def eval_(
     """Precision, recall and false-positive rate of each check on the shipped labelled sets."""
     from .app import run_guarded
 
-    if by not in (None, "type", "lang", "technique"):
-        raise typer.BadParameter("--by is type, lang or technique")
+    if by not in (None, "type", "lang", "technique", "source"):
+        raise typer.BadParameter("--by is type, lang, technique or source")
     run_guarded(lambda: _eval(by, garak, as_json))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -101,7 +102,12 @@ def create(
         if as_json:
             typer.echo(json.dumps({"key": raw, **_as_json(record)}, indent=2))
             return
-        typer.echo(f"Created key {record.name!r} ({record.id}):\n\n    {raw}\n")
+        if not sys.stdout.isatty():
+            # Piped or captured (KEY=$(crossroads keys create ...)): the key alone.
+            typer.echo(raw)
+            typer.echo(f"Created key {record.name!r} ({record.id}).", err=True)
+        else:
+            typer.echo(f"Created key {record.name!r} ({record.id}):\n\n    {raw}\n")
         typer.echo(
             "Copy it now: it is shown only this once and is not stored (only its hash is). "
             "Lost keys cannot be recovered; revoke and create another.",

@@ -40,14 +40,14 @@ def tune(
         ),
     ] = None,
     method: Annotated[str, typer.Option(help="lora (adapter) or full (all weights).")] = "lora",
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = 2,
     lr: Annotated[
         float | None,
-        typer.Option("--lr", min=0.0, help="Learning rate (default: 1e-3 LoRA, 5e-5 full)."),
+        typer.Option("--lr", min=0.0, help="Learning rate (default: 2e-3 LoRA, 5e-5 full)."),
     ] = None,
     rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 8,
     alpha: Annotated[int, typer.Option(min=1, help="LoRA alpha (scale = alpha/rank).")] = 16,
-    batch_size: Annotated[int, typer.Option(min=1, help="Examples per step.")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Examples per micro-batch.")] = 4,
     grad_accum: Annotated[int, typer.Option(min=1, help="Micro-batches per optimiser step.")] = 1,
     max_length: Annotated[
         int | None,

@@ -348,7 +348,7 @@ def _crossing_terms(
 ) -> tuple[float, float, float, float] | None:
     """(a, C, R, F): API $/token, replica capacity in total tokens, $/replica, fixed $."""
     unit = shape.scaled(1e6)
-    a = api_cost(api, unit).total / 1e6
+    a = api_cost(api, unit).compute / 1e6  # per-token charges only; fixed parts below
     if a <= 0 or shape.output_share <= 0:
         return None  # a free API, or no output tokens to serve: never cheaper to self-host
     capacity = self_host.replica_capacity / shape.output_share

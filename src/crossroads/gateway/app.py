@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from ..config import Config, load_config
@@ -113,6 +114,14 @@ def create_app(config: Config | None = None) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(gw().metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Unknown paths and methods, in the OpenAI error shape."""
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        body = {"error": {"message": f"{request.method} {request.url.path}: {exc.detail}",
+                          "type": kind, "param": None, "code": None}}
+        return Response(json.dumps(body), status_code=exc.status_code, media_type=_JSON)
 
     from .admin import admin_routes
 

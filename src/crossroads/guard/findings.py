@@ -80,6 +80,11 @@ class RuleCheck:
     def hold_from(self, text: str) -> int:
         return word_tail(text)
 
+    def quiet(self, segment: str) -> bool:
+        """True when nothing can be found in ``segment`` (a stream's next release, whose
+        matches are whole by construction): lets a stream skip the full scan."""
+        return False
+
     def explain(self, categories: list[str], stage: str) -> str:
         """What the user is told when this check blocks (no matched text)."""
         what = "input" if stage == "input" else "answer"

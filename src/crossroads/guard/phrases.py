@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = ["BREAK", "Rule", "Slot", "match_rules", "tokens_of"]
 
@@ -21,11 +22,13 @@ _TOKEN_TABLE = str.maketrans(
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": " ", "”": " ", "«": " ", "»": " "})
 
 
-def tokens_of(lowered: str) -> list[str]:
-    """Words of lower-cased text, with ``BREAK`` between sentences."""
+@lru_cache(maxsize=16)
+def tokens_of(lowered: str) -> tuple[str, ...]:
+    """Words of lower-cased text, with ``BREAK`` between sentences (cached: the checks
+    of one request share it)."""
     if not lowered.isascii():
         lowered = lowered.translate(_QUOTES)
-    return lowered.translate(_TOKEN_TABLE).replace(BREAK, f" {BREAK} ").split()
+    return tuple(lowered.translate(_TOKEN_TABLE).replace(BREAK, f" {BREAK} ").split())
 
 
 class Slot:
@@ -121,6 +124,19 @@ class Rule:
         return not (self.next_not and end < len(tokens) and tokens[end] in self.next_not)
 
 
+def _positions(tokens: Sequence[str], word: str) -> list[int]:
+    """Every index of ``word`` (``list.index`` runs in C; most texts have few hits)."""
+    out: list[int] = []
+    at = -1
+    index = tokens.index
+    while True:
+        try:
+            at = index(word, at + 1)
+        except ValueError:
+            return out
+        out.append(at)
+
+
 def match_rules(
     rules: Sequence[Rule],
     tokens: Sequence[str],
@@ -133,11 +149,8 @@ def match_rules(
     todo = [r for r in rules if id(r) in triggered and hits.get(r.category, 0) < r.score]
     if not todo:
         return
-    wanted = frozenset().union(*(r.firsts for r in todo))
-    firsts: dict[str, list[int]] = {}
-    for i, tok in enumerate(tokens):
-        if tok in wanted:
-            firsts.setdefault(tok, []).append(i)
+    present = frozenset().union(*(r.firsts for r in todo)).intersection(words)
+    firsts = {w: _positions(tokens, w) for w in present}
     for rule in todo:
         if hits.get(rule.category, 0) >= rule.score:
             continue
@@ -150,6 +163,7 @@ def match_rules(
 S = Slot
 OVERRIDE_VERBS = S(
     "ignore|ignoring|disregard|disregarding|forget|skip|bypass|override|overlook|neglect|"
+    "ignores|disregards|overrides|overriding|supersedes|replaces|cancels|voids|"
     "abandon|discard|drop|set aside|pay no attention to|do not follow|don't follow|"
     "do not obey|don't obey|stop following|no longer follow|throw out",
     "ignoriere|ignorier|ignorieren|vergiss|vergessen|missachte|missachten|übergehe|verwirf",
@@ -241,7 +255,10 @@ LIMITS = S(
 )
 PERSONAS = S("unrestricted|unfiltered|uncensored|evil|amoral|unethical|jailbroken|dan|evilbot|"
              "antigpt|betterdan|unfiltered ai|uncensored ai")  # fmt: skip
-GRANNIES = S("grandma|grandmother|granny|abuela|nonna|oma|grand-mère|mamie|avó")
+GRANNIES = S(
+    "grandma|grandmother|granny|abuela|nonna|oma|grand-mère|mamie|avó|grandpa|grandfather|"
+    "granddad|grandad|abuelo|nonno|opa|grand-père|papy|avô"
+)
 
 _EXTRACT_VERBS = LEAK_VERBS | S("see|translate|encode|summarise|summarize|paraphrase|rewrite")
 #: System-prompt extraction in its many indirect forms (garak's sysprompt_extraction
@@ -278,13 +295,23 @@ EXTRACTION_RULES = (
             "never have to|need not|no longer has to|no longer have to"),
           S("abide by|follow|obey|comply with|adhere to|respect"),
           S("rules|policies|guidelines|restrictions|content policy|policy|norms|laws")),
-         (1, 4)),
+         (1, 4), key=1),
     Rule("role_play", 2,
          (S("broken free|break free|broke free|freed from|liberated from|escaped"),
           S("confines|restrictions|rules|limitations|shackles|constraints|guidelines")),
          (3,)),
     Rule("role_play", 1,
          (S("immerse yourself|step into|take on|assume"), S("role|persona|identity")), (4,)),
+    Rule("instruction_override", 2,
+         (S("forget|ignore|disregard|don't listen to|do not listen to"),
+          S("told you|instructed you|programmed you|taught you|trained you|said to you")),
+         (5,), trigger="told instructed programmed taught trained"),
+    Rule("role_play", 2,
+         (S("you have|you've got|you now have"), S("no|zero"), LIMITS), (0, 2)),
+    Rule("role_play", 2,
+         (S("you are|you're|you are now"), S("allowed to|permitted to|free to|able to"),
+          S("say anything|do anything|answer anything|ignore|break")), (0, 1),
+         trigger="allowed permitted free"),
 )  # fmt: skip
 
 RULES: tuple[Rule, ...] = (
@@ -296,6 +323,7 @@ RULES: tuple[Rule, ...] = (
         need=ANCHORS,
         after=3,
         forbid=SELF,
+        key=0,
     ),
     Rule(
         "instruction_override",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .phrases import tokens_of
+
 __all__ = ["address_spans", "multiword_tail", "name_spans"]
 
 _UP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĘĚĞĪİŁŃŇŌŐŒŘŚŞŠŢŤŪŮŰŹŻŽ"
@@ -27,7 +29,7 @@ _NOT_COUNT = (
 _EN_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|"
     r"Pl|Terrace|Close|Crescent|Gardens|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Row|"
-    r"Mews|Grove|Walk)"
+    r"Mews|Grove|Walk|Loop|Trail|Alley|Plaza|Pike|Quay|Wharf|Crossing|Run)"
 )
 _ADDRESSES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [  # index 0 and 2 start with the number
     # English: 221B Baker Street, London NW1 6XE / 1600 Pennsylvania Ave NW, Washington, DC 20500
@@ -155,48 +157,125 @@ _ADDRESSES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [  # index 0 and 2 s
 ]
 
 
-_NUMBER_FIRST = (_ADDRESSES[0][1], _ADDRESSES[2][1])
-_NAME_FIRST = (_ADDRESSES[1], _ADDRESSES[3], _ADDRESSES[4], _ADDRESSES[5])
-_FR_AFTER_NUMBER = ("rue", "avenue", "av.", "boulevard", "bd", "place", "allée", "allee",
-                    "impasse", "chemin", "quai", "route", "cours", "passage", "square", "bis",
-                    "ter")  # fmt: skip
+_EN, _DE_NL, _FR, _ES, _IT, _PT = (p for _, p in _ADDRESSES)
+_EN_SUFFIXES = frozenset(
+    [
+        "street",
+        "st",
+        "avenue",
+        "ave",
+        "road",
+        "rd",
+        "boulevard",
+        "blvd",
+        "lane",
+        "ln",
+        "drive",
+        "dr",
+        "court",
+        "ct",
+        "way",
+        "place",
+        "pl",
+        "terrace",
+        "close",
+        "crescent",
+        "gardens",
+        "square",
+        "sq",
+        "parkway",
+        "pkwy",
+        "highway",
+        "hwy",
+        "circle",
+        "row",
+        "mews",
+        "grove",
+        "walk",
+        "loop",
+        "trail",
+        "alley",
+        "plaza",
+        "pike",
+        "quay",
+        "wharf",
+        "crossing",
+        "run",
+    ]
+)
+_FR_WORDS = frozenset(
+    [
+        "rue",
+        "avenue",
+        "av.",
+        "boulevard",
+        "bd",
+        "place",
+        "allée",
+        "allee",
+        "impasse",
+        "chemin",
+        "quai",
+        "route",
+        "cours",
+        "passage",
+        "square",
+    ]
+)
+_DE_NL_ENDINGS = (
+    "straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer",
+    "chaussee", "pfad", "straat", "laan", "plein", "gracht", "kade", "singel", "dijk",
+    "dreef", "markt",
+)  # fmt: skip
+#: Street words that come before the name (Spanish, Italian, Portuguese), by pattern.
+# As tokens_of() spells them: "c/" gives "c", "av." gives "av".
+_ES_WORDS = "calle c avenida avda av plaza pza paseo camino carrer ronda travesía glorieta"
+_IT_WORDS = "via viale piazza piazzale corso vicolo largo lungomare strada contrada"
+_PT_WORDS = "rua r avenida av travessa praça praca largo alameda estrada rodovia"
+_KEYWORD_FIRST = tuple(
+    (pattern, frozenset(words.split()))
+    for pattern, words in ((_ES, _ES_WORDS), (_IT, _IT_WORDS), (_PT, _PT_WORDS))
+)
+_NUMBER_SIGNS = frozenset({"n", "nº", "n°", "no", "n.", "no."})
 
 
-def _number_first_gate(text: str, start: int, end: int) -> bool:
-    """After a house number comes a capitalised street name (or a French street word)."""
-    i, n = end, len(text)
-    if i < n and text[i].isalpha() and (i + 1 >= n or not text[i + 1].isalpha()):
-        i += 1  # 221B
-    while i < n and text[i] in " ,\t":
-        i += 1
-    if i >= n or i == end:
-        return False
-    return text[i].isupper() or text[i : i + 9].lower().startswith(_FR_AFTER_NUMBER)
+_FR_INITIALS = frozenset("rabpicqst")
 
 
-def _name_first_gate(text: str, start: int) -> bool:
-    """Before a number that ends a street address comes a capitalised word (Garibaldi 7,
-    Hauptstraße 5) or a number sign (nº 42)."""
-    j = start
-    while j and text[j - 1] in " ,\t":
-        j -= 1
-    if j == start or not j:
-        return False
-    k = j
-    while k and not text[k - 1].isspace():
-        k -= 1
-    word = text[k:j]
-    return bool(word) and (
-        word[0].isupper() or word.lower() in ("n", "nº", "n°", "no", "n.", "no.")
-    )
+def _number_first(text: str, end: int) -> tuple[re.Pattern[str], ...]:
+    """The number-first patterns worth trying for a house number ending at ``end``: a
+    street suffix among the next words (English), or a French street word right after."""
+    i = end + (end < len(text) and text[end].isalpha())  # 221B
+    i += i < len(text) and text[i] == ","
+    nxt = text[i + 1 : i + 2]
+    if text[i : i + 1] != " " or not nxt or not (nxt.isupper() or nxt in _FR_INITIALS):
+        return ()  # the usual case: "41 of 60", "12.4%", "2024."
+    after = text[end : end + 64].split(None, 6)
+    if not after:
+        return ()
+    first = after[0].lower()
+    if first.isalpha() and len(first) == 1 and len(after) > 1:  # 221 B Baker Street
+        after = after[1:]
+        first = after[0].lower()
+    if first in ("bis", "ter") and len(after) > 1:
+        first = after[1].lower()
+    out: tuple[re.Pattern[str], ...] = ()
+    if first.rstrip(",") in _FR_WORDS:
+        out = (_FR,)
+    if (after[0][:1].isupper() or after[0][:1].isdigit() or len(after[0]) <= 2) and any(
+        w.rstrip(".,").lower() in _EN_SUFFIXES for w in after[:5]
+    ):
+        out += (_EN,)
+    return out
 
 
 def address_spans(text: str, runs: Iterable[tuple[int, int]]) -> Iterable[tuple[int, int]]:
-    """Spans of postal addresses. Every pattern contains a number, so each digit run is
-    looked at: a number-first pattern is tried anchored at the run, the others in a window
-    before it, and only when a cheap test of the neighbouring words allows it."""
+    """Spans of postal addresses. Every pattern contains a number, so only the digit runs
+    are looked at, each with a cheap test of its neighbouring words first: a number-first
+    pattern is tried anchored at the run, a name-first one in a window before it."""
     seen: set[tuple[int, int]] = set()
     covered = 0
+    words: set[str] | None = None
 
     def emit(m: re.Match[str]) -> tuple[int, int] | None:
         end = m.end()
@@ -213,25 +292,34 @@ def address_spans(text: str, runs: Iterable[tuple[int, int]]) -> Iterable[tuple[
             start += 1
         if start < covered or end - start > 12:
             continue
-        if _number_first_gate(text, start, end):
-            for pattern in _NUMBER_FIRST:
-                m = pattern.match(text, start)
-                if m and (span := emit(m)):
+        for pattern in _number_first(text, end):
+            m = pattern.match(text, start)
+            if m and (span := emit(m)):
+                covered = span[1]
+                yield span
+                break
+        if start < covered:
+            continue
+        before = text[max(0, start - 40) : start].rsplit(None, 1)
+        prev = before[-1] if before else ""
+        if (
+            not prev
+            or prev.endswith(":")
+            or not (prev[0].isupper() or prev.lower() in _NUMBER_SIGNS)
+        ):
+            continue
+        candidates = []
+        if prev.lower().rstrip(",").endswith(_DE_NL_ENDINGS):
+            candidates.append(_DE_NL)
+        if words is None:
+            words = set(tokens_of(text.lower()))
+        candidates += [p for p, keys in _KEYWORD_FIRST if not keys.isdisjoint(words)]
+        lo, hi = max(0, start - 90), min(len(text), end + 80)
+        for pattern in candidates:
+            for m in pattern.finditer(text, lo, hi):
+                if m.start() <= start < m.end() and (span := emit(m)):
                     covered = span[1]
                     yield span
-                    break
-            if start < covered:
-                continue
-        if _name_first_gate(text, start):
-            lo, hi = max(0, start - 90), min(len(text), end + 80)
-            lowered = text[lo:start].lower()
-            for hints, pattern in _NAME_FIRST:
-                if not any(h in lowered for h in hints):
-                    continue
-                for m in pattern.finditer(text, lo, hi):
-                    if m.start() <= start < m.end() and (span := emit(m)):
-                        covered = span[1]
-                        yield span
 
 
 # -- names -------------------------------------------------------------------------------
@@ -357,7 +445,6 @@ _INTENSIFIERS = [
 _NOT_NAMES |= frozenset(_INTENSIFIERS)
 
 
-_CAPWORD = re.compile(rf"[{_UP}][{_LOW}]")
 _NAME_AT = re.compile(_NAME)
 _CUE_ENDINGS = tuple(
     """my name is|his name is|her name is|their name is|our name is|my name's|call me|i am called|
@@ -451,9 +538,7 @@ _SIGNOFFS = frozenset(
 )
 _SIGNOFF_ENDINGS = tuple(_SIGNOFFS)
 _CUE_LAST_WORDS = (
-    _TITLES
-    | _GREETINGS
-    | frozenset(e.split()[-1] for e in (*_CUE_ENDINGS, *_PAIR_ENDINGS))
+    _TITLES | _GREETINGS | frozenset(e.split()[-1] for e in (*_CUE_ENDINGS, *_PAIR_ENDINGS))
 )
 _LABEL_TAIL = re.compile(r"[^\W\d_]+(?: [^\W\d_]+)?\s*$")
 _LABEL_SET = frozenset(
@@ -475,8 +560,8 @@ def _cue_kind(text: str, pos: int) -> str | None:
     if not j or (j == pos and text[j - 1] != "\n"):
         return None
     if text[j - 1] not in ":\n":  # the common case: test the previous word alone first
-        k = max(text.rfind(" ", 0, j), text.rfind("\n", 0, j), text.rfind("\t", 0, j)) + 1
-        if text[k:j].lower().rstrip(",.!").replace("’", "'") not in _CUE_LAST_WORDS:
+        words = text[max(0, j - 24) : j].rsplit(None, 1)
+        if not words or words[-1].lower().rstrip(",.!").replace("’", "'") not in _CUE_LAST_WORDS:
             return None
     before = text[max(0, j - 40) : j].lower().replace("’", "'")
     last = before[-1]
@@ -498,11 +583,31 @@ def _cue_kind(text: str, pos: int) -> str | None:
     return None
 
 
+def _candidates(text: str) -> list[int]:
+    """Starts of capitalised words right after a cue word, a colon or a line break: the
+    cue words present are found with one tokenisation (shared with the other checks)."""
+    lowered = text.lower()
+    padded = " " + lowered.replace("’", "'")  # a cue word may open the text
+    out: set[int] = set()
+    n = len(text)
+    cues = _CUE_LAST_WORDS.intersection(tokens_of(lowered))
+    for anchor in [*(f" {w}" for w in cues), ":", "\n"]:
+        at = padded.find(anchor)
+        while at >= 0:
+            pos = at + len(anchor) - 1  # index in text just after the anchor
+            if anchor[0] != " " or pos >= n or not lowered[pos].isalnum():
+                while pos < n and text[pos] in " \t.,!":
+                    pos += 1
+                if pos < n and text[pos].isupper():
+                    out.add(pos)
+            at = padded.find(anchor, at + 1)
+    return sorted(out)
+
+
 def name_spans(text: str) -> Iterable[tuple[int, int]]:
     """Spans of names that follow a cue; trailing non-name words are trimmed off."""
     done = 0
-    for cap in _CAPWORD.finditer(text):
-        pos = cap.start()
+    for pos in _candidates(text):
         if pos < done or (pos and text[pos - 1] not in " \t\n"):
             continue
         kind = _cue_kind(text, pos)

@@ -8,10 +8,11 @@ import json
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 from .findings import Finding, RuleCheck, fixed_tail, word_tail
-from .phrases import tokens_of
+from .phrases import Slot, tokens_of
 
 __all__ = [
     "CANARY_PREFIX",
@@ -70,6 +71,12 @@ class CanaryDetector(RuleCheck):
     def hold_from(self, text: str) -> int:
         return word_tail(text)
 
+    def quiet(self, segment: str) -> bool:
+        lowered = segment.lower()
+        if not lowered.isascii():
+            lowered = lowered.translate(_INVISIBLE)
+        return not any(n in lowered for n in self._needles)
+
     def explain(self, categories: list[str], stage: str) -> str:
         return (
             "the answer would have revealed the system prompt (its canary token was found). "
@@ -100,7 +107,8 @@ class BannedDetector(RuleCheck):
         for topic, phrases in topics.items():
             for w in phrases:
                 self._topic_of[_fold(w).strip()] = topic
-        self._firsts = frozenset(p.split()[0] for p in self._topic_of if p)
+        self._slot = Slot(*(" ".join(p.split()) for p in self._topic_of if p))
+        self._firsts = self._slot.firsts()
         alternatives = sorted(self._topic_of, key=len, reverse=True)
         self._pattern = re.compile(
             r"(?<!\w)(?:"
@@ -112,7 +120,8 @@ class BannedDetector(RuleCheck):
 
     def scan(self, text: str) -> list[Finding]:
         folded = _fold(text)
-        if self._firsts.isdisjoint(tokens_of(folded)):
+        tokens = tokens_of(folded)
+        if not self._present(tokens):
             return []
         subject = text if len(folded) == len(text) else folded
         found = [
@@ -127,8 +136,24 @@ class BannedDetector(RuleCheck):
             return [Finding(0, len(text), f.category) for f in found[:1]]
         return found
 
+    def _present(self, tokens: Sequence[str]) -> bool:
+        for first in self._firsts.intersection(tokens):
+            at = tokens.index(first)
+            while True:
+                if self._slot.at(tokens, at):
+                    return True
+                try:
+                    at = tokens.index(first, at + 1)
+                except ValueError:
+                    break
+        return False
+
     def hold_from(self, text: str) -> int:
         return fixed_tail(text, self._longest + 1)
+
+    def quiet(self, segment: str) -> bool:
+        folded = _fold(segment)
+        return not any(first in folded for first in self._firsts)
 
     def explain(self, categories: list[str], stage: str) -> str:
         what = "input" if stage == "input" else "answer"

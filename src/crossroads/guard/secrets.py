@@ -201,23 +201,21 @@ class SecretDetector(RuleCheck):
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
-        lowered: str | None = None
-        tokens = _long_tokens(text)
+        lowered = text.lower()
+        tokens = [t for t in _long_tokens(text) if any(h in t[1] for h in _TOKEN_HINTS)]
         for rule in _RULES:
             if rule.category in _SPACED:
-                if rule.lower_hints:
-                    lowered = lowered if lowered is not None else text.lower()
-                    hay = lowered
-                else:
-                    hay = text
+                hay = lowered if rule.lower_hints else text
                 positions = [p for h in rule.hints for p in _find_all(hay, h)]
-            else:  # the secret is one long token: look only inside long tokens
+            elif tokens:  # the secret is one long token: look only inside long tokens
                 positions = [
                     start + at
                     for start, token in tokens
                     for h in rule.hints
                     if (at := token.find(h)) >= 0
                 ]
+            else:
+                continue
             if not positions:
                 continue
             for m in _matches(rule, text, sorted(positions)):
@@ -231,6 +229,13 @@ class SecretDetector(RuleCheck):
                     found.append(Finding(start, end, rule.category))
         found.sort(key=lambda f: f.start)
         return found
+
+    def quiet(self, segment: str) -> bool:
+        words = segment.split()
+        if words and max(map(len, words)) >= _MIN_TOKEN:
+            return False
+        lowered = segment.lower()
+        return not any(h in lowered for h in _SPACED_HINTS)
 
     def hold_from(self, text: str) -> int:
         cut = word_tail(text)
@@ -257,21 +262,26 @@ class SecretDetector(RuleCheck):
 
 
 #: Secrets that may contain or follow a space; every other rule matches inside one token.
-_SPACED = frozenset(
-    {"private_key", "aws_secret_access_key", "bearer_token", "password_assignment"}
-)
+_SPACED = frozenset({"private_key", "aws_secret_access_key", "bearer_token", "password_assignment"})
 _MIN_TOKEN = 16
+_TOKEN_HINTS = tuple({h for r in _RULES if r.category not in _SPACED for h in r.hints})
+_SPACED_HINTS = frozenset(h for r in _RULES if r.category in _SPACED for h in r.hints)
+_SPACED_HINTS = frozenset(h.lower() for h in _SPACED_HINTS)
 
 
 def _long_tokens(text: str) -> list[tuple[int, str]]:
     """(offset, token) of whitespace-separated tokens long enough to hold a key."""
     out: list[tuple[int, str]] = []
+    words = text.split()
+    if not words or max(map(len, words)) < _MIN_TOKEN:
+        return out
     cursor = 0
-    for token in text.split():
-        if len(token) >= _MIN_TOKEN:
-            cursor = text.find(token, cursor)
-            out.append((cursor, token))
-            cursor += len(token)
+    # A word of lower- or mixed-case letters only (Datenschutzgrundverordnung) is no key.
+    long = [w for w in words if len(w) >= _MIN_TOKEN and not (w.isalpha() and not w.isupper())]
+    for token in long:
+        cursor = text.find(token, cursor)
+        out.append((cursor, token))
+        cursor += len(token)
     return out
 
 

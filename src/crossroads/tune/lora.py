@@ -17,12 +17,16 @@ error asking for ``target_modules``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
 
 __all__ = ["DEFAULT_TARGET_MODULES", "LoraSettings", "apply_lora", "target_modules_for"]
+
+# peft reads a transformers attribute that transformers 5 deprecates; not ours to fix.
+_PEFT_DEPRECATION = ".*is_gradient_checkpointing.*"
 
 DEFAULT_TARGET_MODULES: dict[str, tuple[str, ...]] = {
     "llama": ("q_proj", "k_proj", "v_proj", "o_proj"),
@@ -95,6 +99,8 @@ def apply_lora(model: Any, settings: LoraSettings) -> Any:
         **settings.extra,
     )
     try:
-        return get_peft_model(model, config)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
+            return get_peft_model(model, config)
     except ValueError as exc:  # e.g. target modules not found in the model
         raise ConfigError(f"Cannot apply LoRA to this {model_type} model: {exc}") from exc

@@ -46,7 +46,7 @@ __all__ = [
     "run_tune",
 ]
 
-DEFAULT_LR = {"lora": 1e-3, "full": 5e-5}
+DEFAULT_LR = {"lora": 2e-3, "full": 5e-5}
 DEFAULT_MAX_LENGTH = 1024
 #: Where converted base models live, under the models folder.
 BASES_DIR = ".bases"

@@ -40,8 +40,8 @@ _KEEP_CHECKPOINTS = 2
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    epochs: int = 3
-    learning_rate: float = 2e-4
+    epochs: int = 2
+    learning_rate: float = 2e-3
     batch_size: int = 4
     grad_accum: int = 1
     weight_decay: float = 0.0
