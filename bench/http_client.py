@@ -144,12 +144,12 @@ def main() -> int:
         f"{args.requests} requests per cell, median of {args.repeat} interleaved rounds "
         "(client process only)"
     )
-    print(f"{'workload':<12} {'conc':>4} {'transport':<10} {'CPU µs/req':>11} {'req/s':>8}")
+    print(f"{'workload':<12} {'conc':>4} {'transport':<13} {'CPU µs/req':>11} {'req/s':>8}")
     for (name, kind, concurrency), results in rows.items():
         cpu = statistics.median(r[0] for r in results)
         rate = statistics.median(r[1] for r in results)
         label = "httpx" if kind == "httpx" else "FastTransport"
-        print(f"{name:<12} {concurrency:>4} {label:<13} {cpu:>8.0f} {rate:>8.0f}")
+        print(f"{name:<12} {concurrency:>4} {label:<13} {cpu:>11.0f} {rate:>8.0f}")
     return 0
 
 

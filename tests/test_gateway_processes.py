@@ -82,7 +82,7 @@ def test_kill_9_loses_no_completed_response(upstream: OpenAIFake, tmp_path: Path
 
             workers = [asyncio.create_task(worker()) for _ in range(16)]
             deadline = time.monotonic() + 60
-            while len(completed) < 50 and time.monotonic() < deadline:
+            while len(completed) < 50 and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)  # kill it while requests are in flight
             assert gw.process is not None
             os.kill(gw.process.pid, signal.SIGKILL)

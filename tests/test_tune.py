@@ -174,6 +174,27 @@ def test_merged_weights_are_a_plain_model(tiny_models: TinyModels, tmp_path: Pat
     assert mean_loss(model, tiny_models["gpt_neox"], data) > 0
 
 
+def test_a_gguf_base_is_converted_once_and_served_from_the_conversion(
+    tiny_models: TinyModels,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    data = toy_data(tmp_path)
+    first = run_tune(options(tiny_models.gguf, data, "tiny-gguf", epochs=2), Config())
+    converted = Path(first.model.base_model)
+    assert converted.parent == models_dir() / ".bases" and (converted / "config.json").is_file()
+    assert first.model.base_original == str(tiny_models.gguf.resolve())
+    assert resolve("local/tiny-gguf", Config()).options["base_model"] == str(converted)
+    stamp = (converted / "config.json").stat().st_mtime_ns
+    again = run_tune(options(tiny_models.gguf, data, "tiny-gguf-2", epochs=1), Config())
+    assert again.model.base_model == str(converted)
+    assert (converted / "config.json").stat().st_mtime_ns == stamp  # reused, not redone
+    # Without the conversion the tuned model still loads, from the original file.
+    import shutil
+
+    shutil.rmtree(converted)
+    assert resolve("local/tiny-gguf", Config()).options["base_model"] == first.model.base_original
+
+
 def _trainer(folder: Path, data: Path, out: Path, **config: Any) -> Trainer:
     import torch
 
@@ -329,13 +350,34 @@ def test_bad_data_fails_with_file_and_line_and_registers_nothing(
     _no_trace("tiny-bad")
 
 
-def test_cli_trains_registers_and_chat_answers(tiny_models: TinyModels, tmp_path: Path) -> None:  # noqa: F811
+def toy_suite(folder: Path) -> Path:
+    suite = folder / "suite.yaml"
+    items = "".join(
+        f"  - {{id: i{i}, q: 'Code word {i}?', expected: {w}}}\n" for i, w in enumerate(WORDS[:3])
+    )
+    suite.write_text(
+        "name: toy\ndefaults: {temperature: 0, max_tokens: 4}\nprompt: '{{ q }}'\n"
+        "scorers: [{type: contains}]\nitems:\n" + items,
+        encoding="utf-8",
+    )
+    return suite
+
+
+def test_cli_trains_evaluates_registers_and_chat_answers(
+    tiny_models: TinyModels,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     data = toy_data(tmp_path)
     args = ["tune", str(tiny_models["llama"]), "--data", str(data), "--out", "tiny-cli"]
-    result = runner.invoke(app, [*args, "--epochs", "2", "--batch-size", "4", "--device", "cpu"])
+    options = ["--epochs", "2", "--device", "cpu", "--threads", "1"]
+    suite = ["--eval-suite", str(toy_suite(tmp_path))]
+    result = runner.invoke(app, [*args, *options, *suite])
     assert result.exit_code == 0, result.output
     assert "Registered local/tiny-cli" in result.stdout
+    assert "before and after tuning" in result.stdout and "after − before" in result.stdout
     assert "Training loss" in result.stderr and "Validation loss" in result.stderr
+    card = (models_dir() / "tiny-cli" / "README.md").read_text(encoding="utf-8")
+    assert "## Evaluation before and after" in card and "McNemar" in card
 
     again = runner.invoke(app, [*args, "--epochs", "1", "--device", "cpu"])
     assert again.exit_code == 2 and "already exists" in again.stderr
@@ -365,16 +407,7 @@ def test_before_after_eval_reports_the_paired_difference(
 
     data = toy_data(tmp_path)
     outcome = run_tune(options(tiny_models["llama"], data, "tiny-eval", epochs=2), Config())
-    suite = tmp_path / "suite.yaml"
-    suite.write_text(
-        "name: toy\ndefaults: {temperature: 0, max_tokens: 4}\nprompt: '{{ q }}'\n"
-        "scorers: [{type: contains}]\nitems:\n"
-        + "".join(
-            f"  - {{id: i{i}, q: 'Code word {i}?', expected: {w}}}\n"
-            for i, w in enumerate(WORDS[:3])
-        ),
-        encoding="utf-8",
-    )
+    suite = toy_suite(tmp_path)
     evaluation = before_after(Config(), suite, outcome.base, outcome.model, seed=0)
     assert evaluation["before"]["model"] == f"{tiny_models['llama']} (base)"
     assert evaluation["after"]["model"] == "local/tiny-eval"

@@ -11,10 +11,12 @@ reuse under :class:`httpx.Limits` (``max_connections`` across the transport, cal
 queue and get ``PoolTimeout``; ``max_keepalive_connections``; ``keepalive_expiry``);
 Content-Length, chunked and close-delimited answers (RFC 9112 §6.3), streamed as they
 arrive, with reading paused while more than ``MAX_BUFFERED`` bytes wait unread. A request
-sent on a reused connection that the server had already closed, with not one byte of
-answer back, is sent once more on a new connection (RFC 9112 §9.3.1 allows it: the
-server never read it). Not supported: HTTP/2, proxies (:func:`fast_transport_enabled`
-sends those setups to httpx's own transport), client certificates, protocol upgrades.
+sent on a reused connection that the server closed without one byte of answer back is
+sent once more on a new connection: the keep-alive race of RFC 9112 §9.3.1, where the
+server closed the idle connection as the request left (for a POST this trusts that a
+server does not act on a request it closes unanswered). Not supported: HTTP/2, proxies
+(:func:`fast_transport_enabled` sends those setups to httpx's own transport), client
+certificates, protocol upgrades; a HEAD answer's connection is not reused.
 
 Errors, each an ``httpx.TransportError`` carrying its request:
 
@@ -35,7 +37,7 @@ import os
 import ssl
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import httpx
@@ -101,8 +103,8 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self.request is None or self.complete:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, replace
@@ -148,6 +149,10 @@ class LoadedModel:
 
 _MODELS: SharedModels[LoadedModel] = SharedModels()
 T = TypeVar("T")
+#: ``from_pretrained`` patches module-level state while it builds a model (empty-weight
+#: initialisation on the meta device, weight tying): two loads in two threads can corrupt
+#: each other ("Cannot copy out of meta tensor"), so loads take turns.
+_LOAD_LOCK = threading.Lock()
 
 
 def _import_runtime() -> tuple[Any, Any]:
@@ -286,14 +291,15 @@ def load_tokenizer(model: str, options: TransformersOptions) -> Any:
         model = options.base_model
     source, extra = pretrained_source(model)
     kwargs: dict[str, Any] = {**extra, "trust_remote_code": options.trust_remote_code}
-    return _from_pretrained(
-        model, not extra, lambda: transformers.AutoTokenizer.from_pretrained(source, **kwargs)
-    )
+    with _LOAD_LOCK:
+        return _from_pretrained(
+            model, not extra, lambda: transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+        )
 
 
 def load_weights(model: str, options: TransformersOptions, device: str) -> Any:
     """The causal LM of ``model`` on ``device`` (a PEFT adapter merged into ``base_model``)."""
-    torch, transformers = _import_runtime()
+    torch, _ = _import_runtime()
     adapter: str | None = None
     if options.base_model or _is_adapter(model):
         if not options.base_model:
@@ -307,9 +313,23 @@ def load_weights(model: str, options: TransformersOptions, device: str) -> Any:
     if options.attn_implementation:
         kwargs["attn_implementation"] = options.attn_implementation
     dtype = _resolve_dtype(torch, options.dtype, device)
+    with _LOAD_LOCK:
+        return _load_weights(model, source, kwargs, dtype, adapter, options, device)
+
+
+def _load_weights(
+    model: str,
+    source: str,
+    kwargs: dict[str, Any],
+    dtype: Any,
+    adapter: str | None,
+    options: TransformersOptions,
+    device: str,
+) -> Any:
+    torch, transformers = _import_runtime()
     loaded = _from_pretrained(
         model,
-        not extra,
+        "local_files_only" not in kwargs,
         lambda: transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs),
     )
     if adapter is not None:
@@ -318,8 +338,11 @@ def load_weights(model: str, options: TransformersOptions, device: str) -> Any:
         except ImportError as exc:
             raise ConfigError(f"{adapter} is a LoRA adapter: it needs peft. {_INSTALL}") from exc
         try:
-            with warnings.catch_warnings():  # peft reads an attribute transformers 5 deprecates
+            with warnings.catch_warnings():
+                # peft reads an attribute transformers 5 deprecates, and notes that merging
+                # unties tied embeddings (LoRA never touches them): neither needs the user.
                 warnings.filterwarnings("ignore", ".*is_gradient_checkpointing.*", FutureWarning)
+                warnings.filterwarnings("ignore", ".*no longer tied after merging.*", UserWarning)
                 loaded = PeftModel.from_pretrained(loaded, adapter).merge_and_unload()
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ConfigError(f"Could not apply the adapter {adapter} to {model}: {exc}") from exc

@@ -77,6 +77,10 @@ def tune(
         bool, typer.Option("--overwrite", help="Replace an existing local/NAME.")
     ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="CPU threads for torch (default: torch's, one per core)."),
+    ] = None,
 ) -> None:
     """Fine-tune BASE_MODEL on --data (LoRA by default) and register it as local/NAME."""
     from .app import config_path, run_guarded
@@ -113,6 +117,7 @@ def tune(
             device=device,
             resume=resume,
             overwrite=overwrite,
+            threads=threads,
         )
         _tune(config_path(ctx), options, eval_suite)
 
@@ -137,6 +142,7 @@ def _tune(config: Any, options: TuneOptions, eval_suite: str | None) -> None:
 
     console = Console(stderr=True)
     cfg = load_config(config)
+    _quiet_transformers()
     if eval_suite is not None:
         load_suite(eval_suite)  # a broken suite fails now, not after training
     progress = Progress(
@@ -189,6 +195,15 @@ def _tune(config: Any, options: TuneOptions, eval_suite: str | None) -> None:
     )
 
 
+def _quiet_transformers() -> None:
+    """Our progress bar replaces transformers' per-file ones (loading, converting, saving)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
 def sparkline(values: list[float], width: int = 40) -> str:
     """The loss curve as one line of block characters (resampled to ``width``)."""
     if not values:
@@ -226,6 +241,7 @@ def _print_training(outcome: TuneOutcome, curve: list[float], console: Console) 
 
 
 def _before_after(cfg: Any, suite: str, outcome: TuneOutcome, seed: int, console: Console) -> None:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 

@@ -34,6 +34,8 @@ from .metrics import Metrics
 from .router import OpenStream, Router, Target
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from ..guard import Guardrails
 
 __all__ = ["Call", "ClientGoneError", "Gateway"]
@@ -95,6 +97,7 @@ class Gateway:
     metrics: Metrics
     guardrails: Guardrails | None
     master_key: str | None
+    audit: _AuditTrail
 
     @classmethod
     def create(cls, config: Config) -> Gateway:
@@ -108,27 +111,38 @@ class Gateway:
             import os
 
             master = os.environ.get(_MASTER_ENV) or None
+        router = Router(config, settings)
         guardrails = None
         if config.guardrails.model_dump(exclude_defaults=True):
             from ..guard import Guardrails
 
-            guardrails = Guardrails.from_config(config.guardrails)
-        on_commit = None
+            async def judge(request: ChatRequest) -> ChatResponse:
+                # Model-graded checks call their judge through the gateway's own routes.
+                response, _, _ = await router.complete(request)
+                return response
+
+            guardrails = Guardrails.from_config(config.guardrails, judge=judge)
+            if not guardrails.enabled:
+                guardrails = None
+        audit = _AuditTrail()
         return cls(
             config=config,
             db=db,
-            router=Router(config, settings),
+            router=router,
             keys=KeyStore(db),
             limiter=make_limiter(settings, spent_by_key(db)),
-            ledger=Ledger(db, on_commit=on_commit),
+            ledger=Ledger(db, on_commit=audit.append),
             metrics=Metrics(),
             guardrails=guardrails,
             master_key=master,
+            audit=audit,
         )
 
     async def aclose(self) -> None:
         """Flush the ledger, then let go of upstream connections and stores."""
         await self.ledger.aclose()
+        if self.guardrails is not None:
+            await self.guardrails.aclose()
         await self.limiter.aclose()
         await self.router.aclose()
         self.db.dispose()
@@ -192,6 +206,7 @@ class Gateway:
             call.guard = self.guardrails.for_request(
                 key=key.name if key else None, model=request.model
             )
+            call.guard.request_id = call.request_id
             call.request = request = await call.guard.check_input(request)
         settings = self.config.gateway
         prompt_tokens = estimate_prompt_tokens(request)
@@ -260,7 +275,7 @@ class Gateway:
                 for out in guard_filter.feed(chunk) if guard_filter else (chunk,):
                     yield out
             if guard_filter is not None:
-                for out in guard_filter.finish():
+                for out in await guard_filter.afinish():
                     yield out
         except APIError as exc:
             status, error = exc.status_code or 502, exc
@@ -365,7 +380,54 @@ class Gateway:
             cost_usd=cost,
             attempts=call.attempts,
         )
-        await self.ledger.record(record)
+        self.audit.expect(call, record)
+        try:
+            await self.ledger.record(record)
+        finally:
+            self.audit.forget(record.request_id)
+
+
+class _AuditTrail:
+    """Every ledger row also goes to the hash-chained audit log, in the same transaction:
+    the request, and with guardrails its decisions and the policy version applied."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, list[dict[str, Any]]] = {}
+
+    @staticmethod
+    def _summary(record: UsageRecord) -> dict[str, Any]:
+        return {
+            "request_id": record.request_id,
+            "key": record.key_name,
+            "model": record.model,
+            "deployment": record.deployment,
+            "status": record.status,
+            "error": record.error_class,
+        }
+
+    def expect(self, call: Call, record: UsageRecord) -> None:
+        if call.guard is None:
+            return
+        events = call.guard.audit_events()
+        for event in events:
+            if event["kind"] == "request":
+                event["payload"] = {**event["payload"], **self._summary(record)}
+        self._events[record.request_id] = events
+
+    def forget(self, request_id: str) -> None:
+        self._events.pop(request_id, None)
+
+    def append(self, connection: Connection, records: list[UsageRecord]) -> None:
+        """The ledger's commit hook (runs in its writer thread, possibly retried)."""
+        from ..guard.audit import AuditLog
+
+        events: list[dict[str, Any]] = []
+        for record in records:
+            found = self._events.get(record.request_id)
+            events += found or [
+                {"kind": "request", "ref": record.request_id, "payload": self._summary(record)}
+            ]
+        AuditLog.append(connection, events)
 
 
 def _budgeted(key: KeyRecord | None) -> bool:

@@ -16,6 +16,11 @@ from .phrases import tokens_of
 
 __all__ = ["address_spans", "multiword_tail", "name_spans"]
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _UP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĘĚĞĪİŁŃŇŌŐŒŘŚŞŠŢŤŪŮŰŹŻŽ"
 _LOW = "a-zß-öø-ÿāăąćčďđēęěğīıłńňōőœřśşšţťūůűźżž"
 CAP = rf"[{_UP}][\w'’\-]*\.?"
@@ -158,69 +163,13 @@ _ADDRESSES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [  # index 0 and 2 s
 
 
 _EN, _DE_NL, _FR, _ES, _IT, _PT = (p for _, p in _ADDRESSES)
-_EN_SUFFIXES = frozenset(
-    [
-        "street",
-        "st",
-        "avenue",
-        "ave",
-        "road",
-        "rd",
-        "boulevard",
-        "blvd",
-        "lane",
-        "ln",
-        "drive",
-        "dr",
-        "court",
-        "ct",
-        "way",
-        "place",
-        "pl",
-        "terrace",
-        "close",
-        "crescent",
-        "gardens",
-        "square",
-        "sq",
-        "parkway",
-        "pkwy",
-        "highway",
-        "hwy",
-        "circle",
-        "row",
-        "mews",
-        "grove",
-        "walk",
-        "loop",
-        "trail",
-        "alley",
-        "plaza",
-        "pike",
-        "quay",
-        "wharf",
-        "crossing",
-        "run",
-    ]
+_EN_SUFFIXES = _words(
+    "street st avenue ave road rd boulevard blvd lane ln drive dr court ct way place pl "
+    "terrace close crescent gardens square sq parkway pkwy highway hwy circle row mews "
+    "grove walk loop trail alley plaza pike quay wharf crossing run"
 )
-_FR_WORDS = frozenset(
-    [
-        "rue",
-        "avenue",
-        "av.",
-        "boulevard",
-        "bd",
-        "place",
-        "allée",
-        "allee",
-        "impasse",
-        "chemin",
-        "quai",
-        "route",
-        "cours",
-        "passage",
-        "square",
-    ]
+_FR_WORDS = _words(
+    "rue avenue av. boulevard bd place allée allee impasse chemin quai route cours passage square"
 )
 _DE_NL_ENDINGS = (
     "straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer",
@@ -328,113 +277,16 @@ _PARTICLE = r"(?:van|von|de|der|den|da|di|del|della|du|dos|das|le|la|ter|ten|y|b
 _NAME = rf"{_NW}(?:[ \t]+(?:{_PARTICLE}[ \t]+)*{_NW}){{0,3}}"
 
 #: Capitalised words that follow a cue but are not names.
-_NOT_NAMES = frozenset(
-    [
-        "Sir",
-        "Sirs",
-        "Madam",
-        "Madame",
-        "Monsieur",
-        "Customer",
-        "Customers",
-        "Team",
-        "All",
-        "Everyone",
-        "World",
-        "There",
-        "Friends",
-        "Friend",
-        "Colleagues",
-        "Colleague",
-        "Folks",
-        "Guys",
-        "Support",
-        "Hiring",
-        "Manager",
-        "Client",
-        "Clients",
-        "Kunde",
-        "Kunden",
-        "Kollegen",
-        "Kolleginnen",
-        "Damen",
-        "Herren",
-        "Señores",
-        "Señoras",
-        "Signori",
-        "Tutti",
-        "Todos",
-        "Todas",
-        "Allemaal",
-        "Iedereen",
-        "User",
-        "Users",
-        "Assistant",
-        "Bot",
-        "Not",
-        "Very",
-        "Just",
-        "Also",
-        "So",
-        "The",
-        "A",
-        "An",
-        "In",
-        "On",
-        "At",
-        "From",
-        "And",
-        "Or",
-        "But",
-        "Thank",
-        "Thanks",
-        "Please",
-        "Sorry",
-        "Happy",
-        "Here",
-        "Glad",
-        "Good",
-        "Morning",
-        "Afternoon",
-        "Evening",
-        "Night",
-        "Again",
-        "Back",
-        "Ready",
-        "Done",
-        "Fine",
-        "Well",
-        "Okay",
-        "Ok",
-        "Yes",
-        "No",
-        "Bonjour",
-        "Hello",
-        "Hi",
-        "Hey",
-        "Dear",
-        "Mister",
-        "Missus",
-        "Doctor",
-        "Professor",
-        "Mesdames",
-        "Messieurs",
-        "Mes",
-        "Chers",
-        "Amigos",
-        "Amigas",
-        "Colegas",
-        "Collega",
-        "Colleghi",
-        "Tous",
-        "Toutes",
-        "Bienvenue",
-        "Welcome",
-        "Anonymous",
-        "Unknown",
-        "Redacted",
-        "Name",
-    ]
+_NOT_NAMES = _words(
+    "Sir Sirs Madam Madame Monsieur Customer Customers Team All Everyone World There "
+    "Friends Friend Colleagues Colleague Folks Guys Support Hiring Manager Client Clients "
+    "Kunde Kunden Kollegen Kolleginnen Damen Herren Señores Señoras Signori Tutti Todos "
+    "Todas Allemaal Iedereen User Users Assistant Bot Not Very Just Also So The A An In "
+    "On At From And Or But Thank Thanks Please Sorry Happy Here Glad Good Morning "
+    "Afternoon Evening Night Again Back Ready Done Fine Well Okay Ok Yes No Bonjour Hello "
+    "Hi Hey Dear Mister Missus Doctor Professor Mesdames Messieurs Mes Chers Amigos "
+    "Amigas Colegas Collega Colleghi Tous Toutes Bienvenue Welcome Anonymous Unknown "
+    "Redacted Name"
 )
 #: Intensifiers that make "I am Very Happy" look like a first and last name.
 _INTENSIFIERS = [
@@ -459,73 +311,15 @@ _PAIR_ENDINGS = (
     "i am", "i'm", "this is", "ich bin", "hier ist", "je suis", "c'est", "soy", "sono",
     "ik ben", "sou", "aqui é",
 )  # fmt: skip
-_TITLES = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "mx",
-        "dr",
-        "prof",
-        "herr",
-        "frau",
-        "mme",
-        "mlle",
-        "monsieur",
-        "madame",
-        "sr",
-        "sra",
-        "srta",
-        "señor",
-        "señora",
-        "don",
-        "doña",
-        "sig",
-        "sig.ra",
-        "signor",
-        "signora",
-        "dott",
-        "dott.ssa",
-        "dhr",
-        "mevr",
-        "meneer",
-        "mevrouw",
-        "sir",
-        "lady",
-        "dame",
-        "m",
-    ]
+_TITLES = _words(
+    "mr mrs ms miss mx dr prof herr frau mme mlle monsieur madame sr sra srta señor "
+    "señora don doña sig sig.ra signor signora dott dott.ssa dhr mevr meneer mevrouw sir "
+    "lady dame m"
 )
-_GREETINGS = frozenset(
-    [
-        "dear",
-        "hi",
-        "hello",
-        "hey",
-        "liebe",
-        "lieber",
-        "hallo",
-        "geehrte",
-        "geehrter",
-        "chère",
-        "cher",
-        "bonjour",
-        "hola",
-        "querido",
-        "querida",
-        "estimado",
-        "estimada",
-        "ciao",
-        "caro",
-        "cara",
-        "gentile",
-        "beste",
-        "hoi",
-        "olá",
-        "prezado",
-        "prezada",
-    ]
+_GREETINGS = _words(
+    "dear hi hello hey liebe lieber hallo geehrte geehrter chère cher bonjour hola "
+    "querido querida estimado estimada ciao caro cara gentile beste hoi olá prezado "
+    "prezada"
 )
 _SIGNOFFS = frozenset(
     """regards|best|cheers|thanks|thank you|sincerely|best wishes|kind regards|warm regards|
@@ -633,67 +427,11 @@ _WORD = re.compile(r"\S+")
 
 
 # -- streaming hold-back ---------------------------------------------------------------------
-_CONNECTORS = frozenset(
-    [
-        "de",
-        "du",
-        "des",
-        "la",
-        "le",
-        "l'",
-        "d'",
-        "del",
-        "della",
-        "dei",
-        "degli",
-        "delle",
-        "di",
-        "da",
-        "dal",
-        "do",
-        "dos",
-        "das",
-        "van",
-        "von",
-        "der",
-        "den",
-        "ter",
-        "ten",
-        "y",
-        "e",
-        "et",
-        "i",
-        "zu",
-        "bis",
-        "ter",
-        "rue",
-        "via",
-        "calle",
-        "c/",
-        "avenida",
-        "avenue",
-        "av.",
-        "rua",
-        "viale",
-        "corso",
-        "piazza",
-        "chemin",
-        "route",
-        "place",
-        "quai",
-        "allée",
-        "impasse",
-        "boulevard",
-        "bd",
-        "n",
-        "nº",
-        "n°",
-        "no.",
-        "apt",
-        "suite",
-        "unit",
-        "and",
-    ]
+_CONNECTORS = _words(
+    "de du des la le l' d' del della dei degli delle di da dal do dos das van von der den "
+    "ter ten y e et i zu bis ter rue via calle c/ avenida avenue av. rua viale corso "
+    "piazza chemin route place quai allée impasse boulevard bd n nº n° no. apt suite unit "
+    "and"
 )
 _WS = " \t\n\r\u00a0"
 _MAX_RUN = 256

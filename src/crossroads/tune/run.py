@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
 from .data import DataSummary, file_sha256, load_examples, split_examples, tokenize_examples
-from .lora import LoraSettings, apply_lora
+from .lora import LoraSettings, apply_lora, target_modules_for
 from .registry import (
     TunedModel,
     check_name,
@@ -41,6 +41,7 @@ __all__ = [
     "BaseRef",
     "TuneOptions",
     "TuneOutcome",
+    "cpu_threads",
     "prepare_base",
     "resolve_base",
     "run_tune",
@@ -78,6 +79,7 @@ class TuneOptions:
     device: str = "auto"
     resume: bool = False
     overwrite: bool = False
+    threads: int | None = None  # torch.set_num_threads (None: torch's default)
 
 
 @dataclass
@@ -189,11 +191,15 @@ def run_tune(
     base = resolve_base(opts.base, config)
     lr = opts.learning_rate or DEFAULT_LR[opts.method]
     train_config = replace(opts.train, learning_rate=lr)
+    device = resolve_device(opts.device)
+    threads = opts.threads or (cpu_threads() if device == "cpu" else None)
     # float32 master weights; on CUDA the trainer computes in bfloat16 under autocast.
     load_opts = TransformersOptions(
-        dtype="float32", device=opts.device, trust_remote_code=base.trust_remote_code
+        dtype="float32",
+        device=opts.device,
+        trust_remote_code=base.trust_remote_code,
+        n_threads=threads,
     )
-    device = resolve_device(opts.device)
     source = prepare_base(base, say)
     tokenizer = load_tokenizer(source, load_opts)
     window = base.context_window or _context_window(source, base, tokenizer)
@@ -211,12 +217,68 @@ def run_tune(
         raise ConfigError(
             f"Nothing to resume for local/{short}: no unfinished job with a checkpoint."
         )
-    say(f"Loading {base.name} ({source}) on {device}")
+    where = f"{device}, {threads} thread(s)" if threads else device
+    say(f"Loading {base.name} ({source}) on {where}")
     model = load_weights(source, load_opts, device)
     partial = partial or new_partial(short)
+    try:
+        registered, result, card = _train_and_register(
+            opts,
+            model,
+            tokenizer,
+            base,
+            source,
+            window,
+            partial,
+            short,
+            train_config,
+            train_tok,
+            val_tok,
+            data,
+            lr,
+            max_length,
+            device,
+            on_step,
+            say,
+        )
+    except BaseException:
+        # Keep a job that can be resumed; drop one that never reached a checkpoint.
+        if not any((partial / "checkpoints").glob("step-*/state.json")):
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    del model
+    gc.collect()
+    return TuneOutcome(registered, base, result, data, card)
+
+
+def _train_and_register(
+    opts: TuneOptions,
+    model: Any,
+    tokenizer: Any,
+    base: BaseRef,
+    source: str,
+    window: int,
+    partial: Path,
+    short: str,
+    train_config: TrainConfig,
+    train_tok: list[Any],
+    val_tok: list[Any],
+    data: DataSummary,
+    lr: float,
+    max_length: int,
+    device: str,
+    on_step: Callable[[StepEvent], None] | None,
+    say: Callable[[str], None],
+) -> tuple[TunedModel, TrainResult, dict[str, Any]]:
+    import torch
+
     say(f"Training in {partial}")
+    hyperparameters = _hyperparameters(opts, lr, max_length)
     if opts.method == "lora":
-        model = apply_lora(model, opts.lora)
+        torch.manual_seed(train_config.seed)  # the adapters' initialisation
+        targets = opts.lora.target_modules or target_modules_for(str(model.config.model_type))
+        hyperparameters["target_modules"] = ", ".join(targets)
+        model = apply_lora(model, replace(opts.lora, target_modules=tuple(targets)))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     trainer = Trainer(
         model,
@@ -232,9 +294,8 @@ def run_tune(
     say("Saving")
     merged = opts.method == "full" or opts.merge
     stamp = datetime.now(UTC)
-    weights = (
-        f"{'model' if merged else 'adapter'}-{stamp.strftime('%Y%m%d%H%M%S')}-{partial.name[-4:]}"
-    )
+    kind = "model" if merged else "adapter"
+    weights = f"{kind}-{stamp.strftime('%Y%m%d%H%M%S')}-{partial.name[-4:]}"
     to_save = model.merge_and_unload() if opts.method == "lora" and merged else model
     to_save.save_pretrained(partial / weights)
     tokenizer.save_pretrained(partial / weights)
@@ -252,14 +313,26 @@ def run_tune(
         options={"trust_remote_code": True} if base.trust_remote_code else {},
         folder=partial,
     )
-    card = build_card(tuned, base, data, _hyperparameters(opts, lr, max_length), result)
+    card = build_card(tuned, base, data, hyperparameters, result)
     from .card import write_card
 
     write_card(partial, card)
-    registered = register(partial, tuned, overwrite=opts.overwrite)
-    del model, to_save, trainer
-    gc.collect()
-    return TuneOutcome(registered, base, result, data, card)
+    return register(partial, tuned, overwrite=opts.overwrite), result, card
+
+
+def cpu_threads() -> int | None:
+    """Threads for torch on a CPU that other processes keep busy: the cores left idle by the
+    last minute's load average (at least one), or None (torch's default: every core) on an
+    idle machine. torch's threads spin while they wait for each other, so running more of
+    them than there are free cores is several times slower, not a little."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        busy = round(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+    if not cores or busy < 1:
+        return None
+    return max(1, cores - busy)
 
 
 def _context_window(model: str, base: BaseRef, tokenizer: Any) -> int:
