@@ -35,6 +35,8 @@ from _loadgen import LoadResult, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = "sk-bench-master-0000"
+#: LiteLLM refuses to start without a master key; with no database it checks only that.
+LITELLM_KEY = "sk-" + "0123456789abcdef" * 4
 BODY = json.dumps(
     {"model": "bench", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 16}
 ).encode()
@@ -68,6 +70,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (LiteLLM forks workers)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / ticks
+
+
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT,
@@ -84,10 +93,18 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def measure(port: int, path: str, c: int, n: int, key: str | None) -> LoadResult:
+def measure(
+    port: int, path: str, c: int, n: int, key: str | None, pid: int | None = None
+) -> tuple[LoadResult, float | None]:
+    """Load result, and CPU ms per request of process ``pid`` during the run."""
     warm = max(c * 4, n // 10)
     asyncio.run(run_load("127.0.0.1", port, path, BODY, concurrency=c, requests=warm, key=key))
-    return asyncio.run(run_load("127.0.0.1", port, path, BODY, concurrency=c, requests=n, key=key))
+    before = cpu_s(pid) if pid else 0.0
+    result = asyncio.run(
+        run_load("127.0.0.1", port, path, BODY, concurrency=c, requests=n, key=key)
+    )
+    cpu = (cpu_s(pid) - before) * 1000 / n if pid else None
+    return result, cpu
 
 
 def main() -> None:
@@ -140,6 +157,7 @@ def main() -> None:
         key = created.json()["key"]
 
         lite_port = None
+        lite = None
         if Path(args.litellm).exists():
             lite_port = free_port()
             lite_cfg = work / "litellm.yaml"
@@ -148,6 +166,7 @@ def main() -> None:
                 "      model: openai/bench-model\n"
                 f"      api_base: http://127.0.0.1:{up_port}/v1\n      api_key: sk-upstream\n"
                 "litellm_settings:\n  telemetry: false\n  drop_params: true\n"
+                f"general_settings:\n  master_key: {LITELLM_KEY}\n"
             )
             lite = start(
                 [args.litellm, "--config", str(lite_cfg), "--port", str(lite_port),
@@ -161,17 +180,17 @@ def main() -> None:
 
         print(f"upstream latency {args.latency_ms:.0f} ms, {args.requests} requests per cell\n")
         print("| concurrency | target | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms "
-              "| throughput vs direct |")
-        print("|---|---|---|---|---|---|---|---|")
+              "| throughput vs direct | server CPU ms/request |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for c in [int(x) for x in args.concurrency.split(",")]:
-            direct = measure(up_port, "/v1/chat/completions", c, args.requests, None)
-            rows = [("direct", direct)]
-            rows.append(("crossroads", measure(gw_port, "/v1/chat/completions", c,
-                                               args.requests, key)))
+            direct, _ = measure(up_port, "/v1/chat/completions", c, args.requests, None)
+            rows: list[tuple[str, LoadResult, float | None]] = [("direct", direct, None)]
+            rows.append(("crossroads", *measure(gw_port, "/v1/chat/completions", c,
+                                                args.requests, key, gateway.pid)))
             if lite_port:
-                rows.append(("litellm", measure(lite_port, "/v1/chat/completions", c,
-                                                args.requests, None)))
-            for name, r in rows:
+                rows.append(("litellm", *measure(lite_port, "/v1/chat/completions", c,
+                                                 args.requests, LITELLM_KEY, lite.pid)))
+            for name, r, cpu in rows:
                 added = "" if name == "direct" else (
                     f"{r.p50 - direct.p50:.2f} | {r.pct(0.99) - direct.pct(0.99):.2f} | "
                     f"{r.rps / direct.rps:.0%}"
@@ -179,8 +198,9 @@ def main() -> None:
                 if name == "direct":
                     added = " | | "
                 errors = f" ({r.errors} errors)" if r.errors else ""
+                cpu_text = f"{cpu:.2f}" if cpu is not None else ""
                 print(f"| {c} | {name}{errors} | {r.rps:.0f} | {r.p50:.2f} | "
-                      f"{r.pct(0.99):.2f} | {added} |")
+                      f"{r.pct(0.99):.2f} | {added} | {cpu_text} |")
 
         if args.rss_requests:
             asyncio.run(run_load("127.0.0.1", gw_port, "/v1/chat/completions", BODY,
@@ -195,7 +215,10 @@ def main() -> None:
     finally:
         for p in reversed(procs):
             stop(p)
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            print(f"(logs kept in {work})")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

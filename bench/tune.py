@@ -11,9 +11,12 @@ through :class:`crossroads.tune.trainer.Trainer` after one warm-up step:
 
 Each mode runs in its own child process, so "peak memory" is that mode's own peak
 resident set (or peak CUDA memory on a GPU). Figures are training tokens (prompt + reply,
-no padding) per second of step time, and the ratio to the forward-only baseline.
+no padding) per second of step time, and the ratio to the forward-only baseline. The GGUF
+is converted to a transformers folder once, as ``crossroads tune`` does (cached under
+``$CROSSROADS_HOME/models/.bases``). Threads: ``--threads``, else the same choice as
+``crossroads tune`` (every core on an idle machine, the free ones on a busy one).
 
-Run: .venv/bin/python bench/tune.py [--steps 6 --batch-size 8 --threads N --device cpu]
+Run: .venv/bin/python bench/tune.py [--steps 6 --batch-size 4 --threads N --device cpu]
 """
 
 from __future__ import annotations
@@ -32,11 +35,10 @@ MODES = ("forward", "lora", "full")
 
 
 def child(
-    mode: str, steps: int, batch_size: int, device: str, threads: int | None
+    mode: str, source: str, steps: int, batch_size: int, device: str, threads: int | None
 ) -> dict[str, object]:
     import torch
 
-    from crossroads.backends.embedded import DEFAULT_LOCAL_MODEL, embedded_model_path
     from crossroads.backends.hf import TransformersOptions, load_tokenizer, load_weights
     from crossroads.tune.data import load_examples, tokenize_examples
     from crossroads.tune.lora import LoraSettings, apply_lora
@@ -44,18 +46,14 @@ def child(
 
     if threads:
         torch.set_num_threads(threads)
-    source = str(embedded_model_path(DEFAULT_LOCAL_MODEL))
     options = TransformersOptions(dtype="float32", device=device)
     tokenizer = load_tokenizer(source, options)
     model = load_weights(source, options, device)
     examples, _ = load_examples(DATA)
     tokenized = tokenize_examples(examples, tokenizer, 1024)
     torch.manual_seed(0)
-    if mode == "lora":
+    if mode != "full":  # the forward baseline runs the same (LoRA-wrapped) model
         model = apply_lora(model, LoraSettings())
-    elif mode == "forward":
-        for p in model.parameters():
-            p.requires_grad_(p.ndim == 1)  # keep a trainable bias/norm so the Trainer builds
     config = TrainConfig(epochs=100, batch_size=batch_size, max_steps=steps + 1, patience=None)
     trainer = Trainer(
         model,
@@ -101,29 +99,44 @@ def child(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = child(args.child, args.steps, args.batch_size, args.device, args.threads)
+        result = child(
+            args.child, args.source, args.steps, args.batch_size, args.device, args.threads
+        )
         print(json.dumps(result))
         return 0
+    from crossroads.backends.embedded import DEFAULT_LOCAL_MODEL, embedded_model_path
+    from crossroads.tune.run import BaseRef, cpu_threads, prepare_base
+
+    # The GGUF is converted once (as `crossroads tune` does) and cached under CROSSROADS_HOME.
+    gguf = str(embedded_model_path(DEFAULT_LOCAL_MODEL))
+    source = prepare_base(BaseRef(DEFAULT_LOCAL_MODEL, gguf), print)
+    threads = args.threads or (cpu_threads() if args.device == "cpu" else None)
     rows = []
     for mode in MODES:
         command = [sys.executable, __file__, "--child", mode, "--steps", str(args.steps)]
         command += ["--batch-size", str(args.batch_size), "--device", args.device]
-        if args.threads:
-            command += ["--threads", str(args.threads)]
+        command += ["--source", source]
+        if threads:
+            command += ["--threads", str(threads)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)
             return 1
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     base = rows[0]["tokens_per_s"]
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"SmolLM2-135M-Instruct (GGUF dequantised to float32) on {args.device}, "
+        f"load average {load:.1f} at the end, "
         f"{rows[0]['threads']} threads, batch {args.batch_size}, {args.steps} steps after a "
         "warm-up, shipped support data"
     )

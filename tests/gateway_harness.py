@@ -116,14 +116,14 @@ def start_process(config_path: Path, log_path: Path, *, port: int | None = None,
                   env: dict[str, str] | None = None) -> RunningGateway:
     """``crossroads serve`` as a separate process (for kill -9, SIGTERM, many workers)."""
     port = port or free_port()
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crossroads", "serve", "--config", str(config_path),
-         "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "CROSSROADS_MASTER_KEY": MASTER, **(env or {})},
-    )
+    with log_path.open("ab") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crossroads", "serve", "--config", str(config_path),
+             "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "CROSSROADS_MASTER_KEY": MASTER, **(env or {})},
+        )
     running = RunningGateway(f"http://127.0.0.1:{port}", process=process, log_path=log_path)
     try:
         _wait_ready(running.url, process=process)

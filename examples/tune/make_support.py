@@ -14,6 +14,10 @@ house style --
     Category: <billing|shipping|returns|technical|account>
     — Crossroads Support
 
+There is no system prompt, in the data or in the suite: the model's chat template adds its
+default one, exactly as it does for ``crossroads chat local/NAME "..."``, so the tuned model
+answers in the house style however it is called.
+
 The training tickets and the held-out evaluation tickets use different products, order
 numbers and (for a third of the suite) phrasings never seen in training, so the suite
 measures whether the style and the routing carry over, not whether lines were memorised.
@@ -27,9 +31,6 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SIGN_OFF = "— Crossroads Support"
-#: The system prompt of every training example and of the suite (short on purpose: on a
-#: CPU every token of every example costs training time).
-SYSTEM = "You answer tickets for the Crossroads shop."
 
 TRAIN_PRODUCTS = [
     "blender", "desk lamp", "rain jacket", "coffee grinder", "backpack", "kettle",
@@ -246,7 +247,6 @@ def training_examples(rng: random.Random) -> list[dict[str, object]]:
                 rows.append(
                     {
                         "messages": [
-                            {"role": "system", "content": SYSTEM},
                             {"role": "user", "content": ticket.format(**slots)},
                             {"role": "assistant", "content": reply(category, body.format(**slots))},
                         ]
@@ -309,7 +309,6 @@ def main() -> None:
         ),
         "licence": "CC0-1.0, written by the Crossroads project",
         "defaults": {"temperature": 0, "max_tokens": 80},
-        "system": SYSTEM,
         "prompt": "{{ ticket }}",
         "scorers": [
             {"type": "regex", "name": "greeting", "pattern": r"^\s*Hi there,"},

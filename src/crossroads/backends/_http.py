@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from .. import __version__
 from ..errors import APIError, TimeoutError, UpstreamUnavailableError
 from ._fasthttp import FastTransport, fast_transport_enabled
 from .base import Backend, Deployment
@@ -216,6 +217,18 @@ class HTTPTransport:
             )
         self.client = client
         self._urls: dict[str, httpx.URL] = {}
+        #: Our own transport, called directly on the hot path (no cookies, auth or
+        #: redirects to handle for a JSON POST to an API), else None.
+        self._direct: FastTransport | None = None
+        if self._owns_client and isinstance(client._transport, FastTransport):
+            self._direct = client._transport
+            self._direct_headers = {
+                "accept": "application/json",
+                "accept-encoding": "gzip, deflate",
+                "user-agent": f"crossroads/{__version__}",
+                **{k.lower(): v for k, v in headers.items()},
+            }
+            self._timeouts = self.timeout.as_dict()
 
     def _url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -243,19 +256,22 @@ class HTTPTransport:
         slept = 0.0
         attempt = 0
         while True:
-            request = self.client.build_request(
-                "POST",
-                self._parsed_url(path),
-                json=body,
-                params=params,
-                headers=self.headers,
-                timeout=self.timeout,
-            )
             error: APIError
             delay_hint: float | None = None
             retryable: bool
             try:
-                response = await self.client.send(request, stream=stream)
+                if self._direct is not None and not params:
+                    response = await self._send_direct(path, body, stream)
+                else:
+                    request = self.client.build_request(
+                        "POST",
+                        self._parsed_url(path),
+                        json=body,
+                        params=params,
+                        headers=self.headers,
+                        timeout=self.timeout,
+                    )
+                    response = await self.client.send(request, stream=stream)
             except httpx.HTTPError as exc:
                 error = self._network_error(exc)
                 error.__cause__ = exc
@@ -284,6 +300,27 @@ class HTTPTransport:
             await asyncio.sleep(delay)
             slept += delay
             attempt += 1
+
+    async def _send_direct(self, path: str, body: dict[str, Any], stream: bool) -> httpx.Response:
+        """One POST straight through :class:`FastTransport` (what ``AsyncClient.send``
+        does for it, minus the layers an API call never needs)."""
+        assert self._direct is not None
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        request = httpx.Request(
+            "POST",
+            self._parsed_url(path),
+            headers={**self._direct_headers, "content-type": "application/json"},
+            content=content.encode(),
+            extensions={"timeout": self._timeouts},
+        )
+        response = await self._direct.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
 
     async def post_json(
         self, path: str, body: dict[str, Any], params: dict[str, str] | None = None

@@ -197,6 +197,9 @@ def _tune(config: Any, options: TuneOptions, eval_suite: str | None) -> None:
 
 def _quiet_transformers() -> None:
     """Our progress bar replaces transformers' per-file ones (loading, converting, saving)."""
+    import os
+
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GGUF conversion uses plain tqdm
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:
@@ -267,8 +270,10 @@ def _before_after(cfg: Any, suite: str, outcome: TuneOutcome, seed: int, console
     outcome.card["evaluation"] = evaluation
     write_card(outcome.model.folder, outcome.card)
     table = Table(title=f"{evaluation['suite']}: before and after tuning")
-    for column in ("model", "score [95% CI]", "pass"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    for column in ("", "model", "score [95% CI]", "pass"):
+        table.add_column(
+            column, justify="right" if column in ("score [95% CI]", "pass") else "left"
+        )
     for role in ("before", "after"):
         m = evaluation[role]
         mean = m.get("mean")
@@ -278,7 +283,7 @@ def _before_after(cfg: Any, suite: str, outcome: TuneOutcome, seed: int, console
             else "—"
         )
         rate = m.get("pass_rate")
-        table.add_row(f"{m['model']} ({role})", ci, "—" if rate is None else f"{rate:.0%}")
+        table.add_row(role, m["model"], ci, "—" if rate is None else f"{rate:.0%}")
     out = Console()
     out.print(table)
     d = evaluation["difference"]

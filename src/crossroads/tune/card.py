@@ -32,17 +32,16 @@ def _evaluation_lines(ev: dict[str, Any]) -> list[str]:
         f"`crossroads show {ev['run_id']}` re-renders it). Both models ran on the same "
         f"backend ({ev.get('backend', 'transformers')}), greedy decoding.",
         "",
-        "| model | mean score | 95% CI | pass rate |",
-        "|---|---:|---:|---:|",
+        "| | model | mean score | 95% CI | pass rate |",
+        "|---|---|---:|---:|---:|",
     ]
     for role in ("before", "after"):
         m = ev[role]
         ci = f"{_fmt(m.get('ci_low'), '{:.2f}')}–{_fmt(m.get('ci_high'), '{:.2f}')}"
         rate = m.get("pass_rate")
         rate_text = f"{rate:.0%}" if isinstance(rate, float) else "—"
-        lines.append(
-            f"| {m['model']} ({role}) | {_fmt(m.get('mean'), '{:.3f}')} | {ci} | {rate_text} |"
-        )
+        mean = _fmt(m.get("mean"), "{:.3f}")
+        lines.append(f"| {role} | {m['model']} | {mean} | {ci} | {rate_text} |")
     diff = ev["difference"]
     lines += [
         "",
