@@ -48,19 +48,7 @@ def _money(value: float | None) -> str:
 
 
 def _as_json(record: KeyRecord, spent: float | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": record.id,
-        "name": record.name,
-        "prefix": record.prefix,
-        "budget_usd": record.budget_usd,
-        "rpm": record.rpm,
-        "tpm": record.tpm,
-        "models": list(record.models),
-        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
-        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
-        "created_at": record.created_at.isoformat(),
-        "status": record.status(),
-    }
+    data = record.public()
     if spent is not None:
         data["spent_usd"] = round(spent, 6)
     return data

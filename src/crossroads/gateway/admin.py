@@ -15,11 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import BadRequestError
 from . import openapi
-from .keys import KeyRecord
 from .ledger import usage_report
 from .service import Call, Gateway
 
-__all__ = ["KeyCreate", "admin_routes", "key_json"]
+__all__ = ["KeyCreate", "admin_routes"]
 
 
 class KeyCreate(BaseModel):
@@ -32,22 +31,6 @@ class KeyCreate(BaseModel):
     tpm: int | None = Field(default=None, gt=0)
     models: list[str] = Field(default_factory=list)
     expires_at: dt.datetime | None = None
-
-
-def key_json(record: KeyRecord) -> dict[str, Any]:
-    """A key as the API shows it: never the key itself, never its hash."""
-    return {
-        "id": record.id,
-        "name": record.name,
-        "prefix": record.prefix,
-        "budget_usd": record.budget_usd,
-        "rpm": record.rpm,
-        "tpm": record.tpm,
-        "models": list(record.models),
-        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
-        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
-        "created_at": record.created_at.isoformat(),
-    }
 
 
 def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
@@ -86,7 +69,7 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
             )
         except Exception as exc:
             return _error(call, exc, "openai")
-        return ok(call, {"key": raw, **key_json(record)}, 201)
+        return ok(call, {"key": raw, **record.public()}, 201)
 
     @app.get("/admin/keys", openapi_extra=openapi.errors("openai"))
     async def list_keys(request: Request) -> Response:
@@ -96,7 +79,7 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
             records = await asyncio.to_thread(gw().keys.list, True)
         except Exception as exc:
             return _error(call, exc, "openai")
-        return ok(call, {"object": "list", "data": [key_json(r) for r in records]})
+        return ok(call, {"object": "list", "data": [r.public() for r in records]})
 
     @app.delete("/admin/keys/{name_or_id}", openapi_extra=openapi.errors("openai"))
     async def revoke_key(name_or_id: str, request: Request) -> Response:
@@ -106,7 +89,7 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
             record = await asyncio.to_thread(gw().keys.revoke, name_or_id)
         except Exception as exc:
             return _error(call, exc, "openai")
-        return ok(call, key_json(record))
+        return ok(call, record.public())
 
     @app.get("/admin/usage", openapi_extra=openapi.errors("openai"))
     async def usage(request: Request, by: str = "key", since: str | None = None) -> Response:

@@ -123,6 +123,22 @@ class KeyRecord:
     def has_limits(self) -> bool:
         return self.budget_usd is not None or self.rpm is not None or self.tpm is not None
 
+    def public(self) -> dict[str, Any]:
+        """The key as the CLI and the admin API show it: never the key, never its hash."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "budget_usd": self.budget_usd,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "models": list(self.models),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "created_at": self.created_at.isoformat(),
+            "status": self.status(),
+        }
+
 
 def _record(row: Row[Any]) -> KeyRecord:
     created = _utc(row.created_at)
