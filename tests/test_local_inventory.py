@@ -64,3 +64,23 @@ def test_open_catalog_model_that_is_not_set_up_explains_how() -> None:
         Client().deployment("llama-3.1-8b")
     message = str(info.value)
     assert "open-weight" in message and "crossroads fit" in message and "vllm/" in message
+
+
+def test_tuned_models_are_listed(tmp_path: Path) -> None:
+    from crossroads.config import crossroads_home
+    from crossroads.tune.registry import MANIFEST, TunedModel
+
+    weights = tmp_path / "base"  # a merged model: full weights with a config.json
+    folder = crossroads_home() / "models" / "tiny-tuned"
+    (folder / "model-1").mkdir(parents=True)
+    (folder / "model-1" / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
+    manifest = TunedModel("tiny-tuned", "local/smollm2", str(weights), "full", True, "model-1",
+                          "2026-11-27", base_licence="Apache-2.0")  # fmt: skip
+    (folder / MANIFEST).write_text(json.dumps(manifest.to_json()))
+    result = runner.invoke(app, ["models", "--local", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    tuned = rows["local/tiny-tuned"]
+    assert tuned["present"] and tuned["backend"] == "transformers"
+    assert tuned["path"] == str(folder / "model-1") and tuned["licence"] == "Apache-2.0"
+    assert tuned["architecture"] == "LlamaForCausalLM"

@@ -227,3 +227,17 @@ def test_names_are_checked(bad: str) -> None:
     with pytest.raises(ConfigError):
         check_name(bad)
     assert check_name("local/ok-name_1.2") == "ok-name_1.2"
+
+
+def test_cpu_threads_back_off_only_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from crossroads.tune.run import cpu_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.0, 0.0))
+    assert cpu_threads() is None  # idle: torch's default
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 0.0, 0.0))
+    assert cpu_threads() is None  # cores to spare
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 0.0, 0.0))
+    assert cpu_threads() == 2

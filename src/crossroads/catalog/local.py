@@ -9,7 +9,7 @@ when the file does not say.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,8 @@ def describe_model_file(name: str, backend: str, model: str) -> LocalModel:
 
 
 def find_local_models(config: Config) -> list[LocalModel]:
-    """The embedded models and every configured ``llamacpp`` / ``transformers`` model."""
+    """The embedded models, every configured ``llamacpp`` / ``transformers`` model and the
+    models made by ``crossroads tune``."""
     found: list[LocalModel] = []
     for name, embedded in EMBEDDED_MODELS.items():
         try:
@@ -120,4 +121,11 @@ def find_local_models(config: Config) -> list[LocalModel]:
     for entry in config.models:
         if entry.backend in LOCAL_BACKENDS:
             found.append(describe_model_file(entry.name, entry.backend, entry.model))
+    from ..tune.registry import list_tuned
+
+    for t in list_tuned():  # made by `crossroads tune`: an adapter is described by its base
+        weights = str(t.folder / t.weights)
+        described = weights if t.merged else t.base_model
+        row = describe_model_file(f"local/{t.name}", "transformers", described)
+        found.append(replace(row, path=weights, licence=row.licence or t.base_licence))
     return found

@@ -8,7 +8,7 @@ import typer
 
 if TYPE_CHECKING:
     from ..catalog import CatalogEntry
-    from ..decide.tco import ApiOption, MonthlyCost, SelfHostOption, Volume
+    from ..decide.tco import ApiOption, MonthlyCost, SelfHostOption, TrainingPlan, Volume
 
 __all__ = ["cost"]
 
@@ -50,14 +50,55 @@ def cost(
         float | None,
         typer.Option("--staff-fte", min=0.0, help="Engineer share operating each model."),
     ] = None,
+    train_tokens: Annotated[
+        str | None,
+        typer.Option(
+            "--train-tokens",
+            help="Add a one-off fine-tuning job on this many tokens (data x epochs: 2M, 2e6): "
+            "closed models at their vendor's training price, open ones by GPU-hours.",
+        ),
+    ] = None,
+    train_gpu_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--train-gpu-hours", min=0.0, help="GPU-hours of the self-hosted training (override)."
+        ),
+    ] = None,
+    train_months: Annotated[
+        float | None,
+        typer.Option(
+            "--train-months", min=0.0, help="Months the training cost is spread over (default 12)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Compare monthly cost at a volume and across volumes, with the break-even volume."""
     from .app import run_guarded
 
-    run_guarded(
-        lambda: _cost(models, volume, input_share, gpu, gpu_hour, utilisation, staff_fte, as_json)
-    )
+    def body() -> None:
+        plan = _plan(train_tokens, train_gpu_hours, train_months)
+        _cost(models, volume, input_share, gpu, gpu_hour, utilisation, staff_fte, plan, as_json)
+
+    run_guarded(body)
+
+
+def _plan(tokens: str | None, gpu_hours: float | None, months: float | None) -> TrainingPlan | None:
+    """The training plan of the --train-* options (None when none is given)."""
+    if tokens is None and gpu_hours is None and months is None:
+        return None
+    from ..decide import tco
+    from ..errors import ConfigError
+
+    if tokens is None:
+        raise ConfigError(
+            "--train-gpu-hours and --train-months need --train-tokens (tokens trained on, "
+            "data x epochs), e.g. --train-tokens 2M"
+        )
+    try:
+        extra = {} if months is None else {"amortisation_months": months}
+        return tco.TrainingPlan(tco.parse_volume(tokens), gpu_hours=gpu_hours, **extra)
+    except ValueError as exc:
+        raise ConfigError(f"--train-*: {exc}") from None
 
 
 def _usd(value: float | None) -> str:
@@ -105,7 +146,7 @@ def _how(option: ApiOption | SelfHostOption, entry: CatalogEntry) -> str:
     from ..decide.tco import ApiOption
 
     if isinstance(option, ApiOption):
-        return f"API ({entry.vendor})"
+        return f"API ({entry.vendor}){', tuned' if option.training_usd is not None else ''}"
     return f"self-host: {option.gpus_per_replica} x {option.gpu} ({option.precision})"
 
 
@@ -117,20 +158,39 @@ def _cost(
     gpu_hour: float | None,
     utilisation: float,
     staff_fte: float | None,
+    plan: TrainingPlan | None,
     as_json: bool,
 ) -> None:
     from ..decide import tco
     from ..errors import ConfigError
 
     entries = _resolve(models)
+    # Closed models whose training cannot be costed: (status for their row, why).
+    untrained: dict[str, tuple[str, str]] = {}
+
+    def api_option(e: CatalogEntry) -> tco.ApiOption:
+        try:
+            return tco.default_api_option(e, training=plan)
+        except tco.MissingPriceError as exc:
+            if plan is None or e.prices is None:
+                raise  # no price for the model itself: never costed as $0
+            status = "not offered" if e.tuning is None else "not per token"
+            untrained[e.short_name] = (status, exc.message)
+            return tco.default_api_option(e)
+
     try:
         total = tco.parse_volume(volume_text)
         shape = tco.Volume.from_tokens(total, input_share)
         options: list[tco.ApiOption | tco.SelfHostOption] = [
-            tco.default_api_option(e)
+            api_option(e)
             if e.kind == "closed"
             else tco.default_selfhost_option(
-                e, gpu=gpu, gpu_hour_usd=gpu_hour, utilisation=utilisation, staff_fte=staff_fte
+                e,
+                gpu=gpu,
+                gpu_hour_usd=gpu_hour,
+                utilisation=utilisation,
+                staff_fte=staff_fte,
+                training=plan,
             )
             for e in entries
         ]
@@ -153,25 +213,64 @@ def _cost(
                     "sentence": _sentence(self_host.name, api.name, step),
                 }
             )
-    sources = _sources(options, utilisation)
+    sources = _sources(entries, options, plan, untrained)
+    training = _training(options, untrained) if plan is not None else None
     if as_json:
-        _print_json(entries, options, at_volume, curves, shape, pairs, sources)
+        _print_json(entries, options, at_volume, curves, shape, pairs, sources, plan, training)
     else:
-        _print_tables(entries, options, at_volume, curves, shape, pairs, sources)
+        _print_tables(entries, options, at_volume, curves, shape, pairs, sources, training)
 
 
-def _sources(options: list[ApiOption | SelfHostOption], utilisation: float) -> list[str]:
+def _training(
+    options: list[ApiOption | SelfHostOption], untrained: dict[str, tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Per option: the one-off training cost, its months and note, or why there is none."""
     from ..decide.tco import ApiOption
 
-    lines = [ALWAYS_ON]
+    rows: list[dict[str, Any]] = []
     for o in options:
+        if o.name in untrained:
+            row: dict[str, Any] = {"usd": None, "months": None, "per_month": None}
+            status, why = untrained[o.name]
+            rows.append(row | {"status": status, "note": why})
+            continue
+        note = o.training_note if isinstance(o, ApiOption) else o.sources.get("training")
+        usd = o.training_usd or 0.0
+        row = {"usd": usd, "months": o.training_months, "per_month": usd / o.training_months}
+        rows.append(row | {"status": "costed", "note": note})
+    return rows
+
+
+def _sources(
+    entries: list[CatalogEntry],
+    options: list[ApiOption | SelfHostOption],
+    plan: TrainingPlan | None,
+    untrained: dict[str, tuple[str, str]],
+) -> list[str]:
+    from ..decide.tco import ApiOption, format_tokens
+
+    lines = [ALWAYS_ON]
+    if plan is not None:
+        lines.append(
+            f"Training: one-off fine-tuning on {format_tokens(plan.tokens)} tokens "
+            f"(data x epochs), spread over {plan.amortisation_months:g} months; the monthly "
+            "share is the 'training' column and is included in every total and the break-even."
+        )
+    for entry, o in zip(entries, options, strict=True):
         if isinstance(o, ApiOption):
             p = o.prices
             cached = f" / ${p.cached_input:g} cached input" if p.cached_input is not None else ""
+            tuned = o.training_usd is not None and entry.tuning and entry.tuning.tuned_prices
+            what = "tuned-model price, see training; base model's" if tuned else ""
             lines.append(
                 f"{o.name}: ${p.input:g} input / ${p.output:g} output{cached} per 1M tokens "
-                f"(list price as of {o.as_of}, {o.source})"
+                f"({what} list price as of {o.as_of}, {o.source})".replace("( ", "(")
             )
+            if o.training_note:
+                lines.append(f"{o.name} {o.training_note}")
+            if o.name in untrained:
+                status, why = untrained[o.name]
+                lines.append(f"{o.name} training: {status}, costed without training. {why}")
         else:
             details = "; ".join(f"{k}: {v}" for k, v in o.sources.items())
             lines.append(f"{o.name}: utilisation {o.utilisation:.0%}; {details}")
@@ -186,6 +285,8 @@ def _print_json(
     shape: Volume,
     pairs: list[dict[str, Any]],
     sources: list[str],
+    plan: TrainingPlan | None,
+    training: list[dict[str, Any]] | None,
 ) -> None:
     import dataclasses
     import json
@@ -198,7 +299,7 @@ def _print_json(
             data["replica_capacity_output_tokens_per_month"] = option.replica_capacity
         return data
 
-    payload = {
+    payload: dict[str, Any] = {
         "volume": {
             "tokens_per_month": shape.total_tokens_per_month,
             "input_tokens_per_month": shape.input_tokens_per_month,
@@ -218,6 +319,10 @@ def _print_json(
         "break_even": pairs,
         "assumptions": sources,
     }
+    if plan is not None and training is not None:
+        payload["training"] = dataclasses.asdict(plan)
+        for row, train in zip(payload["models"], training, strict=True):
+            row["training"] = train
     typer.echo(json.dumps(payload, indent=2))
 
 
@@ -229,6 +334,7 @@ def _print_tables(
     shape: Volume,
     pairs: list[dict[str, Any]],
     sources: list[str],
+    training: list[dict[str, Any]] | None,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -242,9 +348,12 @@ def _print_tables(
     )
     for column in ("model", "how", "per month", "$/1M output", "$/1M tokens", "replicas/GPUs"):
         table.add_column(column, justify="left" if column in ("model", "how") else "right")
-    for column in ("compute", "staff", "setup"):
+    for column in ("compute", "staff", "setup") + (("training",) if training else ()):
         table.add_column(column, justify="right")
-    for entry, option, c in zip(entries, options, at_volume, strict=True):
+    for i, (entry, option, c) in enumerate(zip(entries, options, at_volume, strict=True)):
+        train: list[str] = []
+        if training is not None:
+            train.append(_usd(c.training) if c.training is not None else training[i]["status"])
         table.add_row(
             entry.id,
             _how(option, entry),
@@ -255,6 +364,7 @@ def _print_tables(
             _usd(c.compute),
             _usd(c.staff),
             _usd(c.setup),
+            *train,
         )
     console.print(table)
     curve = Table(title="Monthly cost by volume (tokens/month, same input share)")

@@ -18,7 +18,7 @@ def models(
     closed_only: Annotated[bool, typer.Option("--closed", help="Only closed API models.")] = False,
     local: Annotated[
         bool,
-        typer.Option("--local", help="The open models on this machine (embedded and configured)."),
+        typer.Option("--local", help="Open models on this machine: embedded, configured, tuned."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
