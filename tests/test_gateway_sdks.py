@@ -355,3 +355,18 @@ def test_embeddings_local_and_upstream(gw: RunningGateway, _fakes: dict[str, Fak
     assert _fakes["openai"].requests[-1].body["model"] == "gpt-4o"
     with pytest.raises(openai.BadRequestError):
         client.embeddings.create(model="up-anthropic", input="hello")
+
+
+def test_error_bodies_never_echo_a_key(gw: RunningGateway) -> None:
+    wrong = "sk-cr-LEAKCHECK" + "x" * 30
+    for key, model in ((wrong, "up-openai"), (gw.keys["team"], "no-such-model")):
+        for url, extra in ((gw.v1 + "/chat/completions", {}), (gw.url + "/v1/messages",
+                                                                {"max_tokens": 5})):
+            response = httpx.post(
+                url,
+                json={"model": model, "messages": [{"role": "user", "content": "hi"}], **extra},
+                headers={"Authorization": f"Bearer {key}", "x-api-key": key},
+            )
+            assert response.status_code in (401, 404)
+            assert key not in response.text
+            assert key[:20] not in response.text
