@@ -300,3 +300,30 @@ def test_anthropic_stream_failure_is_an_error_event(primary: OpenAIFake) -> None
                     received.append(text)
         client.close()
     assert "".join(received) == "one two "
+
+
+def test_streams_free_their_deployment_whatever_happens(primary: OpenAIFake) -> None:
+    """in_flight drives least-busy routing and self-hosted costing: every stream that
+    ends — completed, cut upstream, or abandoned by its client — must release it."""
+    primary.script(
+        Reply("one two three"),
+        Reply("one two three four five six", truncate_after_chunks=2),
+    )
+    upstream = _SlowUpstream(answer=True)
+    config = "models:\n" + _model("m", primary.url) + _model("slow", upstream.url, timeout=60)
+    with gateway_thread(config) as gw:
+        key = gw.create_key("k")
+        for model in ("m", "m", "slow"):
+            with httpx.stream(
+                "POST", gw.v1 + "/chat/completions",
+                json={"model": model, "messages": USER, "stream": True}, headers=_auth(key),
+            ) as response:
+                next(line for line in response.iter_lines() if line.startswith("data: "))
+        assert gw.server is not None
+        router = gw.server.config.app.state.gateway.router
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(
+            t.in_flight for t in router._by_deployment.values()
+        ):
+            time.sleep(0.05)
+        assert [t.in_flight for t in router._by_deployment.values()] == [0, 0]

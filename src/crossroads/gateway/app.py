@@ -49,8 +49,8 @@ def create_app(config: Config | None = None) -> FastAPI:
     holder: dict[str, Gateway] = {}
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        holder["gw"] = Gateway.create(config)
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        holder["gw"] = app.state.gateway = Gateway.create(config)
         try:
             yield
         finally:
@@ -307,7 +307,9 @@ class _EventStream(Response):
                 pump.cancel()
                 await asyncio.gather(pump, return_exceptions=True)
         if pump.cancelled():
-            return  # the client went away; the relay recorded it
+            # The client went away; the relay recorded it, unless it never started.
+            await self.gateway.abandon(self.call, self.opened)
+            return
         failure = pump.exception()
         if failure is not None:
             # A bug, not an upstream failure (those end the stream with an error event).

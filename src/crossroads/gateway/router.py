@@ -111,6 +111,14 @@ class OpenStream:
     first: ChatChunk
     rest: AsyncIterator[ChatChunk]
     attempts: int = 1
+    started: float = field(default_factory=time.perf_counter)
+    done: bool = False
+
+    def end(self, tokens: int = 0) -> None:
+        """The stream is over (completed, failed or abandoned): its deployment is free."""
+        if not self.done:
+            self.done = True
+            self.target.finished(time.perf_counter() - self.started, tokens)
 
 
 @dataclass
@@ -246,8 +254,7 @@ class Router:
                 await _close(stream)
                 last = exc
                 continue
-            except StopAsyncIteration:
-                target.finished(None)
+            except StopAsyncIteration:  # the relay's end() frees the deployment
                 first = ChatChunk(id="chatcmpl-empty", model=request.model)
                 return OpenStream(target, first, _empty(), attempt)
             except BaseException:

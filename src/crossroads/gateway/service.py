@@ -302,15 +302,29 @@ class Gateway:
         except BaseException as exc:  # client gone (cancelled) or a bug
             status = 499 if _is_cancel(exc) else 500
             await _close(stream)
+            opened.end(counted)
             await self._finish_shielded(call, status, _streamed(usage, call, counted), exc)
             raise
         final = _streamed(usage, call, counted)
+        opened.end(final.total_tokens)
         if error is not None:
             await self.finish(call, status, final, error=error)
             yield error
             return
         await self.finish(call, 200, final)
         yield ChatChunk(id=opened.first.id, model=call.model, usage=final)
+
+    async def abandon(self, call: Call, opened: OpenStream) -> None:
+        """The client left before the relay began (or while it ran): close the upstream
+        stream, release the reservation and record the request (once)."""
+        import anyio
+
+        with anyio.CancelScope(shield=True):
+            await _close(opened.rest)
+            opened.end()
+            if not call.recorded:
+                gone = ClientGoneError("The client closed the connection during the stream.")
+                await self.finish(call, 499, _streamed(None, call, 0), error=gone)
 
     async def _finish_shielded(
         self, call: Call, status: int, usage: Usage, exc: BaseException
