@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
 from ..backends.base import Backend, Deployment, load_backend
@@ -202,66 +203,67 @@ class Router:
             raise _BudgetSpent
         await asyncio.sleep(delay)
 
-    async def complete(self, request: ChatRequest) -> tuple[ChatResponse, Target, int]:
-        """One answer, with fallback; returns it, the deployment that gave it and the
-        number of attempts."""
+    async def _tries(
+        self, request: ChatRequest
+    ) -> AsyncGenerator[tuple[int, Target, ChatRequest], None]:
+        """Each attempt: its number, its deployment and the request for it, after any
+        backoff; ends after ``max_attempts`` or when the retry budget is spent."""
         started = time.monotonic()
         tried: set[int] = set()
-        last: APIError | None = None
         for attempt, target in enumerate(self._attempts(request.model), 1):
             try:
                 await self._pause(tried, target, started)
             except _BudgetSpent:
-                break
+                return
             tried.add(id(target))
-            call = request.model_copy(update={"model": target.deployment.model})
-            t0 = time.perf_counter()
-            target.started()
-            try:
-                response = await target.backend.complete(call)
-            except FAILOVER_ERRORS as exc:
-                target.finished(None)
-                self.mark_down(target)
-                last = exc
-                continue
-            except BaseException:
-                target.finished(None)
-                raise
-            target.finished(time.perf_counter() - t0, response.usage.total_tokens)
-            return response, target, attempt
+            yield attempt, target, request.model_copy(update={"model": target.deployment.model})
+
+    async def complete(self, request: ChatRequest) -> tuple[ChatResponse, Target, int]:
+        """One answer, with fallback; returns it, the deployment that gave it and the
+        number of attempts."""
+        last: APIError | None = None
+        async with aclosing(self._tries(request)) as tries:
+            async for attempt, target, call in tries:
+                t0 = time.perf_counter()
+                target.started()
+                try:
+                    response = await target.backend.complete(call)
+                except FAILOVER_ERRORS as exc:
+                    target.finished(None)
+                    self.mark_down(target)
+                    last = exc
+                    continue
+                except BaseException:
+                    target.finished(None)
+                    raise
+                target.finished(time.perf_counter() - t0, response.usage.total_tokens)
+                return response, target, attempt
         assert last is not None
         raise last
 
     async def open_stream(self, request: ChatRequest) -> OpenStream:
         """Start a stream with fallback until its first chunk has arrived."""
-        started = time.monotonic()
-        tried: set[int] = set()
         last: APIError | None = None
-        for attempt, target in enumerate(self._attempts(request.model), 1):
-            try:
-                await self._pause(tried, target, started)
-            except _BudgetSpent:
-                break
-            tried.add(id(target))
-            call = request.model_copy(update={"model": target.deployment.model})
-            stream = target.backend.stream(call).__aiter__()
-            target.started()
-            try:
-                first = await stream.__anext__()
-            except FAILOVER_ERRORS as exc:
-                target.finished(None)
-                self.mark_down(target)
-                await _close(stream)
-                last = exc
-                continue
-            except StopAsyncIteration:  # the relay's end() frees the deployment
-                first = ChatChunk(id="chatcmpl-empty", model=request.model)
-                return OpenStream(target, first, _empty(), attempt)
-            except BaseException:
-                target.finished(None)
-                await _close(stream)
-                raise
-            return OpenStream(target, first, stream, attempt)
+        async with aclosing(self._tries(request)) as tries:
+            async for attempt, target, call in tries:
+                stream = target.backend.stream(call).__aiter__()
+                target.started()
+                try:
+                    first = await stream.__anext__()
+                except FAILOVER_ERRORS as exc:
+                    target.finished(None)
+                    self.mark_down(target)
+                    await _close(stream)
+                    last = exc
+                    continue
+                except StopAsyncIteration:  # the relay's end() frees the deployment
+                    first = ChatChunk(id="chatcmpl-empty", model=request.model)
+                    return OpenStream(target, first, _empty(), attempt)
+                except BaseException:
+                    target.finished(None)
+                    await _close(stream)
+                    raise
+                return OpenStream(target, first, stream, attempt)
         assert last is not None
         raise last
 
