@@ -17,20 +17,23 @@ Any numeric field may be null, missing or non-finite: it prints as "—".
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
+from .._pages import DASH as _DASH
+from .._pages import as_dict as _dict
+from .._pages import as_str as _str
 from .._pages import clean_json as _clean
+from .._pages import date_label as _date
+from .._pages import fixed as _f
+from .._pages import num as _num
 from .._pages import page_template
 from .._pages import strict_dumps as _dumps
 
 __all__ = ["render_results_html"]
 
-_DASH = "—"
 _TEMPLATE = "results.html.j2"
 
 # Bar chart geometry (px).
@@ -43,28 +46,8 @@ _CHART_TOP = 22
 # --------------------------------------------------------------------------- values
 
 
-def _num(value: Any) -> float | None:
-    """A finite number, or None for null / missing / bool / non-numeric / NaN / inf."""
-    if type(value) is int:  # fast paths: this runs ~10 times per result
-        return value
-    if type(value) is float:
-        return value if math.isfinite(value) else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _str(value: Any, default: str = "") -> str:
-    return value if isinstance(value, str) else default if value is None else str(value)
 
 
 def _opt_str(value: Any) -> str | None:
@@ -90,11 +73,6 @@ def _script_json(value: Any) -> Markup:
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def _f(value: Any, digits: int = 2) -> str:
-    v = _num(value)
-    return _DASH if v is None else f"{v:.{digits}f}"
 
 
 def _ci(mean: Any, low: Any, high: Any) -> str:
@@ -149,16 +127,6 @@ def _quantile(value: Any) -> tuple[str, str]:
     if _num(q.get("low")) is None or _num(q.get("high")) is None:
         return text, ""
     return text, f"CI {_secs(q.get('low'))} – {_secs(q.get('high'))}"
-
-
-def _date(value: Any) -> str:
-    raw = _str(value)
-    try:
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return raw or _DASH
-    tz = dt.strftime("%Z") or ""
-    return dt.strftime("%Y-%m-%d %H:%M") + (f" {tz}" if tz else "")
 
 
 def _show(value: Any) -> str:

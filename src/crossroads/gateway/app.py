@@ -29,7 +29,7 @@ from . import openapi
 from .metrics import CONTENT_TYPE_LATEST
 from .protocols import anthropic as anthropic_wire
 from .protocols import openai as openai_wire
-from .service import Call, ClientGoneError, Gateway, new_request_id, upstream_error_for_client
+from .service import Call, ClientGoneError, Gateway, new_request_id
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -189,8 +189,7 @@ async def _serve(
         failure = _error(call, exc, protocol)
         await gateway.fail(call, exc, failure.status_code)
         return failure
-    body = encode(response) if protocol == "openai" else _anthropic_body(response)
-    return Response(body, media_type=_JSON, headers=call.headers)
+    return Response(encode(response), media_type=_JSON, headers=call.headers)
 
 
 def _openai_body(response: Any) -> bytes:
@@ -223,9 +222,7 @@ async def _disconnected(receive: Receive) -> None:
 
 
 def _error(call: Call, exc: BaseException, protocol: str) -> Response:
-    if isinstance(exc, APIError):
-        exc = upstream_error_for_client(exc)
-    elif not isinstance(exc, CrossroadsError):
+    if not isinstance(exc, CrossroadsError):
         log.exception("unexpected error in %s (%s)", call.endpoint, call.request_id)
     if isinstance(exc, ClientGoneError):
         return Response(status_code=499, headers=call.headers)

@@ -24,7 +24,6 @@ from ..errors import (
     AuthenticationError,
     CrossroadsError,
     PermissionDeniedError,
-    UpstreamUnavailableError,
 )
 from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
@@ -504,14 +503,3 @@ async def _close(stream: Any) -> None:
             await aclose()
         except Exception:  # closing a broken upstream must not hide the real error
             log.debug("error while closing an upstream stream", exc_info=True)
-
-
-def upstream_error_for_client(exc: APIError) -> APIError:
-    """An upstream's 401/403 is the operator's problem, not the caller's: report 502."""
-    if exc.vendor and exc.vendor != "crossroads" and exc.status_code in (401, 403):
-        return UpstreamUnavailableError(
-            f"The upstream rejected the gateway's credentials ({exc.status_code}): "
-            "the operator must fix the deployment's api_key.",
-            status_code=502,
-        )
-    return exc

@@ -18,19 +18,23 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from .._pages import DASH as _DASH
+from .._pages import as_dict as _dict
+from .._pages import as_str as _str
 from .._pages import clean_json as _clean
+from .._pages import date_label as _date
+from .._pages import fixed as _f
+from .._pages import num as _num
 from .._pages import page_template
 from .._pages import strict_dumps as _dumps
 
 __all__ = ["render_report_html", "render_report_markdown", "write_report"]
 
-_DASH = "—"
 _TEMPLATE = "report.html.j2"
 _NOT_MEASURED = "not measured here"
 
@@ -65,30 +69,14 @@ _C_LEGEND_X, _C_WIDTH, _C_HEIGHT = 584, 860, 384
 # --------------------------------------------------------------------------- values
 
 
-def _num(value: Any) -> float | None:
-    """A finite number, or None for null / missing / bool / non-numeric / NaN / inf."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None
-
-
 def _pos(value: Any) -> float | None:
     """A finite, strictly positive number (plottable on a log axis), else None."""
     v = _num(value)
     return v if v is not None and v > 0 else None
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
-
-
-def _str(value: Any, default: str = "") -> str:
-    return value if isinstance(value, str) else default if value is None else str(value)
 
 
 def _strs(value: Any) -> list[str]:
@@ -99,11 +87,6 @@ def _strs(value: Any) -> list[str]:
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def _f(value: Any, digits: int = 2) -> str:
-    v = _num(value)
-    return _DASH if v is None else f"{v:.{digits}f}"
 
 
 def _g(value: Any) -> str:
@@ -175,16 +158,6 @@ def _ci(mean: Any, low: Any, high: Any) -> str:
     if _num(mean) is None or _num(low) is None or _num(high) is None:
         return _f(mean)
     return f"{_f(mean)} [{_f(low)}–{_f(high)}]"
-
-
-def _date(value: Any) -> str:
-    raw = _str(value)
-    try:
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return raw or _DASH
-    tz = dt.strftime("%Z") or ""
-    return dt.strftime("%Y-%m-%d %H:%M") + (f" {tz}" if tz else "")
 
 
 def _value(value: Any) -> str:
