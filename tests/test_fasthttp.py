@@ -23,7 +23,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from crossroads.backends._fasthttp import MAX_BUFFERED, FastTransport, fast_transport_enabled
-from crossroads.backends._http import HTTPTransport, _utf8_lines
+from crossroads.backends._http import HTTPTransport, _utf8_lines, _utf8_sse, iter_sse
 from crossroads.errors import APIError
 
 from .fakes.server import FakeServer
@@ -655,3 +655,52 @@ async def test_utf8_lines_split_like_httpx() -> None:
 
         expected = [line async for line in httpx.Response(200, content=chunked()).aiter_lines()]
         assert [line async for line in _utf8_lines(chunked())] == expected, chunks
+
+
+async def test_sse_events_parsed_per_chunk_match_line_by_line_parsing() -> None:
+    rng = random.Random(11)
+    pieces = [
+        "data: é",
+        "data: {}",
+        "event: ping",
+        "id: 7",
+        ": comment",
+        "data:x",
+        "\r\n",
+        "\n",
+        "\r",
+        "\n\n",
+        "\u2028",
+        "€",
+        "data: [DONE]",
+    ]
+    for _ in range(400):
+        data = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16))).encode()
+        data += rng.choice([b"", b"\xe2\x82"])  # sometimes a truncated character at the end
+        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data), rng.randint(0, 5))))
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+        async def chunked(parts: list[bytes] = chunks) -> AsyncIterator[bytes]:
+            for part in parts:
+                yield part
+
+        expected = [e async for e in iter_sse(_utf8_lines(chunked()))]
+        assert [e async for e in _utf8_sse(chunked())] == expected, chunks
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+async def test_stream_sse_reads_plain_and_compressed_streams(encoding: str | None) -> None:
+    events = b'data: {"n": 1}\n\nevent: ping\ndata: {}\n\ndata: [DONE]\n\n'
+    body = gzip.compress(events) if encoding else events
+    extra = ["Content-Type: text/event-stream"]
+    if encoding:
+        extra.append(f"Content-Encoding: {encoding}")
+    async with Upstream(keep_alive(lambda r: answer(body, "200 OK", *extra))) as up:
+        transport = HTTPTransport(
+            vendor="v", base_url=up.url, headers={}, error_mapper=lambda *a: APIError("x")
+        )
+        for _ in range(2):  # the connection is read to its end and reused
+            got = [(e.event, e.data) async for e in transport.stream_sse("/s", {})]
+            assert got == [("message", '{"n": 1}'), ("ping", "{}"), ("message", "[DONE]")]
+        assert up.connections == 1
+        await transport.aclose()

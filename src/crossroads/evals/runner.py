@@ -6,9 +6,12 @@
   latency, time to first token and output tokens/s after the first token.
 * 429s: the backend already retries honouring ``Retry-After``; when it gives up, the
   runner waits the advertised time and tries again (a bounded number of times).
-* Results are written to the store as they arrive (batched every 100 ms), so a run
-  interrupted by Ctrl-C or a crash resumes with ``resume=RUN_ID`` without redoing
-  finished items; nothing but counters is kept in memory.
+* Results are written to the store as they arrive (batched every 100 ms, sooner once
+  200 are waiting), so a run interrupted by Ctrl-C or a crash resumes with
+  ``resume=RUN_ID`` without redoing finished items; nothing but counters (and at most
+  ``MAX_PENDING`` unwritten rows) is kept in memory. One write is in flight at a time:
+  rows that finish meanwhile go into the next batch, and calls go on while it is
+  written (they only wait for the store when ``MAX_PENDING`` rows are waiting).
 * Identical requests at temperature 0 are served from the response cache unless
   ``use_cache=False``; cached results are marked and left out of latency statistics.
 """
@@ -28,10 +31,11 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from ..backends.base import Prices
 from ..client import AsyncClient
 from ..errors import APIError, ConfigError, CrossroadsError, RateLimitError
 from ..store import Database, response_cache, results, run_items, runs
-from ..streaming import StreamAccumulator
+from ..types import FinishReason, Usage
 from .manifest import build_manifest
 from .scoring import Answer, Score, ScoringContext
 from .suite import Suite, SuiteItem
@@ -39,7 +43,11 @@ from .suite import Suite, SuiteItem
 __all__ = ["ProgressEvent", "RunOptions", "Runner"]
 
 FLUSH_INTERVAL_S = 0.1
+#: Rows waiting that make the writer write at once instead of at its next tick.
 FLUSH_ROWS = 200
+#: Rows waiting that make the calls wait for the store (bounds memory when the store is
+#: slower than the calls).
+MAX_PENDING = 5 * FLUSH_ROWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +108,12 @@ class Runner:
         self.progress = progress
         self.counters = _Counters()
         self._pending: list[dict[str, Any]] = []
+        #: One write at a time: concurrent writers would only queue for SQLite's write
+        #: lock (sleeping in its busy handler) and for the GIL.
+        self._write_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
         self._ctx = ScoringContext(client=client)
+        self._facts: dict[str, tuple[bool, Prices | None]] = {}
 
     # -- run bookkeeping ---------------------------------------------------------------
     def _call_options(self) -> dict[str, Any]:
@@ -212,26 +225,38 @@ class Runner:
                     )
                 )
 
+    def _backend_facts(self, model: str) -> tuple[bool, Prices | None]:
+        """Whether ``model``'s backend streams, and its prices (looked up once per run:
+        ``Backend.capabilities`` builds a new dataclass on every access)."""
+        facts = self._facts.get(model)
+        if facts is None:
+            backend = self.client.backend(model)
+            facts = self._facts[model] = (
+                backend.capabilities.streaming,
+                backend.deployment.prices,
+            )
+        return facts
+
     async def _call(
         self, model: str, messages: list[dict[str, str]], opts: dict[str, Any]
     ) -> tuple[Answer, float | None]:
         """The model's answer and its output tokens/s after the first token."""
-        backend = self.client.backend(model)
-        prices = backend.deployment.prices
+        streaming, prices = self._backend_facts(model)
         attempts = 0
         while True:
             start = time.perf_counter()
             try:
-                if backend.capabilities.streaming:
-                    acc = StreamAccumulator()
-                    first: float | None = None
-                    async for chunk in self.client.stream_chat(model, messages, **opts):
-                        if first is None and any(c.delta.content for c in chunk.choices):
-                            first = time.perf_counter() - start
-                        acc.add(chunk)
-                    response = acc.response()
+                if streaming:
+                    text, usage, finish_reason, first = await self._streamed(
+                        model, messages, opts, start
+                    )
                 else:
                     response = await self.client.chat(model, messages, **opts)
+                    text, usage, finish_reason = (
+                        response.text,
+                        response.usage,
+                        response.finish_reason,
+                    )
                     first = None
                 break
             except RateLimitError as exc:
@@ -240,7 +265,6 @@ class Runner:
                     raise
                 await asyncio.sleep(exc.retry_after if exc.retry_after is not None else 2.0)
         total = time.perf_counter() - start
-        usage = response.usage
         tokens_per_s = None
         if first is not None and usage.completion_tokens > 1 and total > first:
             tokens_per_s = (usage.completion_tokens - 1) / (total - first)
@@ -250,16 +274,47 @@ class Runner:
             else None
         )
         answer = Answer(
-            text=response.text,
+            text=text,
             model=model,
             latency_s=total,
             ttft_s=first if first is not None else total,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             cost_usd=cost,
-            finish_reason=response.finish_reason,
+            finish_reason=finish_reason,
         )
         return answer, tokens_per_s
+
+    async def _streamed(
+        self, model: str, messages: list[dict[str, str]], opts: dict[str, Any], start: float
+    ) -> tuple[str, Usage, FinishReason | None, float | None]:
+        """One streamed call: the text, usage and finish reason that
+        ``StreamAccumulator(...).response()`` would give (``.text``, ``.usage``,
+        ``.finish_reason``: the choice with the lowest index), and the time to the first
+        content. Only what the result row needs is kept, so no response object is built.
+        """
+        texts: dict[int, list[str]] = {}
+        finishes: dict[int, FinishReason] = {}
+        usage: Usage | None = None
+        first: float | None = None
+        async for chunk in self.client.stream_chat(model, messages, **opts):
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                parts = texts.get(choice.index)
+                if parts is None:
+                    parts = texts[choice.index] = []
+                content = choice.delta.content
+                if content:
+                    if first is None:
+                        first = time.perf_counter() - start
+                    parts.append(content)
+                if choice.finish_reason is not None:
+                    finishes[choice.index] = choice.finish_reason
+        if not texts:
+            return "", usage or Usage(), None, first
+        index = min(texts)
+        return "".join(texts[index]), usage or Usage(), finishes.get(index), first
 
     async def _score(self, item: SuiteItem, answer: Answer, prompt: str) -> list[tuple[str, Score]]:
         variables = {**item.vars, "_prompt": prompt}
@@ -350,14 +405,18 @@ class Runner:
             conn.execute(insert(results), rows)
 
     async def _flush(self) -> None:
-        if self._pending:
-            rows, self._pending = self._pending, []
-            await asyncio.to_thread(self._write, rows)
+        """Write every row waiting (after the write in flight, if any)."""
+        async with self._write_lock:
+            if self._pending:
+                rows, self._pending = self._pending, []
+                await asyncio.to_thread(self._write, rows)
 
     async def _flusher(self, stop: asyncio.Event) -> None:
+        """Write what is waiting every ``FLUSH_INTERVAL_S``, or as soon as woken."""
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), FLUSH_INTERVAL_S)
+                await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
+            self._wake.clear()
             await self._flush()
 
     def _finish(self, run_id: str, status: str) -> None:
@@ -388,13 +447,18 @@ class Runner:
             self.counters.done[model] = finished
         tasks = self._tasks(done)
         limits = {m: asyncio.Semaphore(self._model_limit(m)) for m in self.options.models}
+        self._write_lock, self._wake = asyncio.Lock(), asyncio.Event()  # this loop's
 
         async def worker() -> None:
             for item, model, repeat in tasks:
                 async with limits[model]:
                     await self._one(run_id, item, model, repeat)
-                if len(self._pending) >= FLUSH_ROWS:
-                    await self._flush()
+                waiting = len(self._pending)
+                if waiting >= MAX_PENDING:
+                    await self._flush()  # the store is behind: wait for it
+                elif waiting >= FLUSH_ROWS and not self._wake.is_set():
+                    self._wake.set()
+                    await asyncio.sleep(0)  # let the writer start; this worker goes on
 
         stop = asyncio.Event()
         flusher = asyncio.create_task(self._flusher(stop))
@@ -404,6 +468,7 @@ class Runner:
             status = "complete"
         finally:
             stop.set()
+            self._wake.set()
             await asyncio.shield(flusher)
             await asyncio.shield(self._flush())
             await asyncio.to_thread(self._finish, run_id, status)
