@@ -54,6 +54,40 @@ def upstream_app(latency_s: float):  # type: ignore[no-untyped-def]
     return app
 
 
+def bare_proxy_app(upstream: str):  # type: ignore[no-untyped-def]
+    """The floor for any Python gateway: a raw ASGI app that forwards the body to
+    ``upstream`` with the gateway's own HTTP client and returns the answer; no parsing,
+    keys, limits, ledger or metrics. It shows what uvicorn plus one upstream call cost
+    on this machine, measured in the same run as the gateway."""
+    import httpx
+
+    from crossroads.backends._fasthttp import FastTransport
+
+    client = httpx.AsyncClient(transport=FastTransport(), timeout=30)
+    headers = {"content-type": "application/json", "authorization": "Bearer sk-upstream"}
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        answer = await client.post(upstream, content=body, headers=headers)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status_code,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.content})
+
+    return app
+
+
 @dataclass
 class LoadResult:
     requests: int

@@ -5,7 +5,9 @@
 
 A fixed-latency Chat Completions upstream runs in its own process; `crossroads serve`
 (one worker, SQLite ledger, a virtual key with a budget and RPM limit, so every control
-is on the path) and, when installed, LiteLLM's proxy sit in front of it. The load comes
+is on the path) and, when installed, LiteLLM's proxy sit in front of it. A "bare proxy"
+(a raw ASGI app on the same uvicorn that forwards the body with the gateway's HTTP
+client, and nothing else) shows the floor any Python gateway starts from. The load comes
 from a lean raw-socket HTTP/1.1 client. For concurrency 1, 16 and 64 it reports
 requests/s and p50/p99 latency of each, and the latency Crossroads and LiteLLM add over
 direct. Then RSS growth of the gateway over ``--rss-requests`` requests.
@@ -131,6 +133,18 @@ def main() -> None:
         procs.append(upstream)
         wait_http(f"http://127.0.0.1:{up_port}/", upstream)
 
+        bare_port = free_port()
+        bare = start(
+            [sys.executable, "-c",
+             "import uvicorn, _loadgen; uvicorn.run(_loadgen.bare_proxy_app("
+             f"'http://127.0.0.1:{up_port}/v1/chat/completions'), host='127.0.0.1', "
+             f"port={bare_port}, loop='uvloop', http='httptools', log_level='warning', "
+             "access_log=False)"],
+            env, work / "bare.log",
+        )
+        procs.append(bare)
+        wait_http(f"http://127.0.0.1:{bare_port}/", bare)
+
         config = work / "gateway.yaml"
         config.write_text(
             "models:\n"
@@ -185,6 +199,8 @@ def main() -> None:
         for c in [int(x) for x in args.concurrency.split(",")]:
             direct, _ = measure(up_port, "/v1/chat/completions", c, args.requests, None)
             rows: list[tuple[str, LoadResult, float | None]] = [("direct", direct, None)]
+            rows.append(("bare proxy", *measure(bare_port, "/v1/chat/completions", c,
+                                                args.requests, None, bare.pid)))
             rows.append(("crossroads", *measure(gw_port, "/v1/chat/completions", c,
                                                 args.requests, key, gateway.pid)))
             if lite_port:

@@ -1,10 +1,26 @@
 """The usage ledger: one committed row per gateway request, the durable truth for spend.
 
 ``Ledger.record`` returns only once the row is committed, so a response the gateway
-completes after awaiting it survives ``kill -9``. One writer thread group-commits
-whatever is queued (up to ``max_batch`` rows) in one transaction, and resolves every
-waiting caller at once; ``on_commit`` runs inside that transaction (the audit log uses
-it to append in the same commit).
+completes after awaiting it survives ``kill -9``. ``on_commit`` runs inside the row's
+transaction (the audit log uses it to append in the same commit).
+
+Where the commit happens:
+
+- SQLite: right away, on the event loop's thread, one row per transaction. A WAL
+  commit with ``synchronous=NORMAL`` is a file append of tens of microseconds; a
+  hand-off to a thread and back costs more than that and, under load, several turns of
+  the event loop and waits for the GIL, which is most of the latency a gateway adds.
+  That connection never waits: it does not wait for another writer's lock
+  (``busy_timeout=0``) and does not run WAL checkpoints (they fsync; the writer thread
+  runs one every ``_CHECKPOINT_EVERY`` commits, see ``_checkpoint``). If the row cannot
+  be written at once (another process holds the write lock, the disk is full,
+  anything), it goes to the writer thread, which waits, retries and keeps rows as below.
+- PostgreSQL (a network round trip per statement): one writer thread group-commits
+  whatever is queued (up to ``max_batch`` rows) in one transaction and resolves every
+  waiting caller at once.
+
+Rows are sent as plain SQL on the driver's connection (``store.raw``), not through
+SQLAlchemy Core, whose per-statement overhead was most of the ledger's cost.
 
 When the database fails: transient errors (connection lost, locked, timed out) are
 retried three times; if they persist, the rows are kept in memory (up to
@@ -30,12 +46,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Insert, func, insert, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ..errors import UpstreamUnavailableError
 from ..store import Database, usage_ledger
+from ..store.raw import RawSql
 
 __all__ = [
     "Ledger",
@@ -50,6 +67,10 @@ log = logging.getLogger("crossroads.gateway.ledger")
 
 _TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
 _RETRY_DELAYS_S = (0.05, 0.25, 1.0)
+#: Inline (SQLite) commits between two WAL checkpoints run by the writer thread.
+_CHECKPOINT_EVERY = 200
+#: WAL length (pages) at which a checkpoint restarts the WAL instead of leaving it be.
+_WAL_RESTART_FRAMES = 2000
 
 
 class LedgerUnavailableError(UpstreamUnavailableError):
@@ -102,14 +123,22 @@ _LIMITS: dict[str, int] = {
 }
 
 
-def _row(rec: UsageRecord) -> dict[str, Any]:
-    row = {c.name: getattr(rec, c.name) for c in usage_ledger.c if c.name != "id"}
-    for name, limit in _LIMITS.items():  # PostgreSQL enforces VARCHAR lengths
-        if isinstance(row[name], str) and len(row[name]) > limit:
-            row[name] = row[name][:limit]
-    created = rec.created_at
-    row["created_at"] = created.replace(tzinfo=UTC) if created.tzinfo is None else created
-    return row
+_COLUMNS = tuple(c.name for c in usage_ledger.c if c.name != "id")
+_JSON_COLUMNS = frozenset(("guard_decisions", "request_body", "response_body"))
+
+
+def _params(sql: RawSql, rec: UsageRecord) -> tuple[Any, ...]:
+    values: list[Any] = []
+    for name in _COLUMNS:
+        value = getattr(rec, name)
+        if name in _JSON_COLUMNS:
+            value = sql.json(value)
+        elif name == "created_at":
+            value = sql.datetime(value)
+        elif isinstance(value, str) and len(value) > _LIMITS.get(name, len(value)):
+            value = value[: _LIMITS[name]]  # PostgreSQL enforces VARCHAR lengths
+        values.append(value)
+    return tuple(values)
 
 
 @dataclass
@@ -149,24 +178,21 @@ class Ledger:
         self.on_commit = on_commit
         self.retry_interval_s = retry_interval_s
         self.max_retained = max_retained
-        self._insert = self._insert_statement()
+        self._insert_sql = (
+            f"INSERT INTO usage_ledger ({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_COLUMNS))}) "
+            "ON CONFLICT (request_id) DO NOTHING"
+        )
+        # SQLite: batches are committed on the event loop's thread (see the module doc).
+        self._inline = db.engine.dialect.name == "sqlite"
+        self._inline_conn: Connection | None = None
+        self._inline_commits = 0
+        self._checkpoint_due = False
         self._cond = threading.Condition()
         self._queue: deque[_Waiter] = deque()
         self._retained: list[UsageRecord] = []  # only the writer thread touches it
         self._closing = False
         self._thread: threading.Thread | None = None
-
-    def _insert_statement(self) -> Insert:
-        dialect = self.db.engine.dialect.name
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            return sqlite_insert(usage_ledger).on_conflict_do_nothing(index_elements=["request_id"])
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(usage_ledger).on_conflict_do_nothing(index_elements=["request_id"])
-        return insert(usage_ledger)
 
     @property
     def retained(self) -> int:
@@ -179,22 +205,87 @@ class Ledger:
             json.dumps([rec.guard_decisions, rec.request_body, rec.response_body])
         except (TypeError, ValueError) as exc:
             raise TypeError(f"usage record {rec.request_id}: a body is not JSON: {exc}") from exc
+        if self._closing:
+            raise RuntimeError("the ledger is closed")
+        if self._inline and self._write_inline(rec):
+            return
         loop = asyncio.get_running_loop()
         waiter = _Waiter(rec, loop, loop.create_future())
+        self._enqueue([waiter])
+        await waiter.future
+
+    def _enqueue(self, waiters: list[_Waiter]) -> None:
+        """Hand rows to the writer thread (started on first use)."""
         with self._cond:
-            if self._closing:
-                raise RuntimeError("the ledger is closed")
-            self._queue.append(waiter)
+            self._queue.extend(waiters)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="crossroads-ledger", daemon=True
                 )
                 self._thread.start()
             self._cond.notify()
-        await waiter.future
+
+    def _write_inline(self, rec: UsageRecord) -> bool:
+        """Commit ``rec`` now, on this thread, without waiting for any lock. False when
+        that was not possible (the writer thread then takes it)."""
+        if self._retained or self._queue:
+            return False  # keep order behind rows already waiting there
+        try:
+            self._write([rec], self._inline_connection())
+        except Exception as exc:
+            if not isinstance(exc, _TRANSIENT):
+                log.debug("inline ledger write failed; handing it to the writer", exc_info=True)
+            return False
+        self._inline_commits += 1
+        if self._inline_commits % _CHECKPOINT_EVERY == 0:
+            with self._cond:
+                self._checkpoint_due = True
+            self._enqueue([])
+        return True
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL back into the database file (the writer thread's job: it fsyncs,
+        which the event loop must not wait for). A passive checkpoint never holds up
+        writers; if steady traffic keeps it from catching up with the end of the WAL,
+        which would then grow without bound, a restarting one does: new writes wait for
+        it (the event loop's, which never wait, come to this thread meanwhile)."""
+        try:
+            with self.db.engine.connect() as conn:
+                _, frames, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+                if frames > _WAL_RESTART_FRAMES:
+                    # It waits for readers; a long report must not hold writers up long.
+                    conn.exec_driver_sql("PRAGMA busy_timeout=200")
+                    try:
+                        conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+                    finally:
+                        conn.exec_driver_sql("PRAGMA busy_timeout=10000")
+        except Exception as exc:  # the next one will try again
+            log.warning("ledger: WAL checkpoint failed (%s)", exc.__class__.__name__)
+
+    def _inline_connection(self) -> Connection:
+        if self._inline_conn is not None and self._inline_conn.invalidated:
+            self._drop_inline_connection()  # a new DB-API connection would wait on locks
+        if self._inline_conn is None:
+            conn = self.db.engine.connect()
+            # Never block the event loop on another writer's lock: fail at once instead
+            # (the batch then goes to the writer thread, which waits).
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            # Its commits must not run checkpoints (they fsync); the writer thread does.
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            conn.commit()
+            self._inline_conn = conn
+        return self._inline_conn
+
+    def _drop_inline_connection(self) -> None:
+        conn, self._inline_conn = self._inline_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()  # its busy_timeout=0 must not go back to the pool
+                conn.close()
 
     async def aclose(self) -> None:
         """Write everything queued (one last try for retained rows), then stop."""
+        self._drop_inline_connection()
         with self._cond:
             self._closing = True
             self._cond.notify()
@@ -208,7 +299,7 @@ class Ledger:
         last_try = time.monotonic()
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
+                while not self._queue and not self._closing and not self._checkpoint_due:
                     wait = self.retry_interval_s - (time.monotonic() - last_try)
                     if self._retained and wait <= 0:
                         break
@@ -217,6 +308,9 @@ class Ledger:
                     self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))
                 ]
                 closing = self._closing and not self._queue
+                checkpoint, self._checkpoint_due = self._checkpoint_due, False
+            if checkpoint:
+                self._checkpoint()
             if batch or self._retained:
                 last_try = time.monotonic()
                 self._flush(batch, final=closing)
@@ -229,11 +323,22 @@ class Ledger:
                     )
                 return
 
-    def _write(self, records: list[UsageRecord]) -> None:
-        with self.db.engine.begin() as conn:
-            conn.execute(self._insert, [_row(r) for r in records])
-            if self.on_commit is not None:
-                self.on_commit(conn, records)
+    def _write(self, records: list[UsageRecord], connection: Connection | None = None) -> None:
+        if connection is None:
+            with self.db.engine.begin() as conn:
+                self._insert(conn, records)
+            return
+        with connection.begin():
+            self._insert(connection, records)
+
+    def _insert(self, conn: Connection, records: list[UsageRecord]) -> None:
+        sql = RawSql(conn)
+        try:
+            sql.executemany(self._insert_sql, (_params(sql, r) for r in records))
+        finally:
+            sql.close()
+        if self.on_commit is not None:
+            self.on_commit(conn, records)
 
     def _flush(self, batch: list[_Waiter], *, final: bool) -> None:
         records = self._retained + [w.record for w in batch]

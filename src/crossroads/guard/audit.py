@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
 from ..store import audit_head, audit_log
+from ..store.raw import RawSql
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -60,16 +61,27 @@ class AuditLog:
         whatever else the caller writes (e.g. the usage ledger row)."""
         if not events:
             return []
+        sql = RawSql(connection)
+        try:
+            return cls._append(sql, events)
+        finally:
+            sql.close()
+
+    @classmethod
+    def _append(cls, sql: RawSql, events: Sequence[dict[str, Any]]) -> list[int]:
         now = datetime.now(UTC).isoformat()
-        locked = connection.execute(
-            update(audit_head).where(audit_head.c.id == 1).values(updated_at=now)
-        )
-        if locked.rowcount == 0:  # a database created without migration 0003's head row
-            connection.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS, updated_at=now))
-        seq, prev = connection.execute(
-            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-        ).one()
-        rows: list[dict[str, Any]] = []
+        # Taking the head row's lock and reading it is one statement.
+        head = sql.execute(
+            "UPDATE audit_head SET updated_at = ? WHERE id = 1 RETURNING seq, hash", (now,)
+        ).fetchone()
+        if head is None:  # a database created without migration 0003's head row
+            sql.execute(
+                "INSERT INTO audit_head (id, seq, hash, updated_at) VALUES (1, 0, ?, ?)",
+                (GENESIS, now),
+            )
+            head = (0, GENESIS)
+        seq, prev = int(head[0]), str(head[1])
+        rows: list[tuple[Any, ...]] = []
         seen_policies: set[str | None] = set()
         for event in events:
             kind = event["kind"]
@@ -77,37 +89,30 @@ class AuditLog:
                 raise ValueError(f"audit event kind must be one of {KINDS}, not {kind!r}")
             ref = event.get("ref")
             if kind == "policy":
-                if ref in seen_policies or cls._has_policy(connection, ref):
+                if ref in seen_policies or cls._has_policy(sql, ref):
                     continue
                 seen_policies.add(ref)
-            payload = json.loads(canonical(event["payload"]))
+            text = canonical(event["payload"])
+            payload = json.loads(text)
             seq += 1
             digest = record_hash(seq, now, kind, ref, payload, prev)
-            rows.append(
-                {
-                    "seq": seq,
-                    "ts": now,
-                    "kind": kind,
-                    "ref": ref,
-                    "payload": canonical(payload),
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
+            rows.append((seq, now, kind, ref, text, prev, digest))
             prev = digest
         if rows:
-            connection.execute(insert(audit_log), rows)
-            connection.execute(
-                update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev)
+            sql.executemany(
+                "INSERT INTO audit_log (seq, ts, kind, ref, payload, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
-        return [r["seq"] for r in rows]
+            sql.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+        return [r[0] for r in rows]
 
     @staticmethod
-    def _has_policy(connection: Connection, version: str | None) -> bool:
-        query = select(audit_log.c.seq).where(
-            audit_log.c.kind == "policy", audit_log.c.ref == version
-        )
-        return connection.execute(query.limit(1)).first() is not None
+    def _has_policy(sql: RawSql, version: str | None) -> bool:
+        found = sql.execute(
+            "SELECT seq FROM audit_log WHERE kind = 'policy' AND ref = ? LIMIT 1", (version,)
+        ).fetchone()
+        return found is not None
 
 
 @dataclass(frozen=True, slots=True)
