@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import operator
 import statistics
 import threading
 import time
@@ -114,6 +115,10 @@ class UsageRecord:
     #: JSON-serialisable bodies, stored only when ``gateway.store_bodies`` is on.
     request_body: Any = None
     response_body: Any = None
+    #: The three JSON columns as text, encoded once by ``Ledger.record``.
+    encoded_json: tuple[str, str | None, str | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
 
 _LIMITS: dict[str, int] = {
@@ -124,21 +129,32 @@ _LIMITS: dict[str, int] = {
 
 
 _COLUMNS = tuple(c.name for c in usage_ledger.c if c.name != "id")
-_JSON_COLUMNS = frozenset(("guard_decisions", "request_body", "response_body"))
+_VALUES = operator.attrgetter(*_COLUMNS)
+_CREATED = _COLUMNS.index("created_at")
+_JSON = tuple(
+    _COLUMNS.index(name) for name in ("guard_decisions", "request_body", "response_body")
+)
+_LIMITED = tuple((i, _LIMITS[name]) for i, name in enumerate(_COLUMNS) if name in _LIMITS)
 
 
-def _params(sql: RawSql, rec: UsageRecord) -> tuple[Any, ...]:
-    values: list[Any] = []
-    for name in _COLUMNS:
-        value = getattr(rec, name)
-        if name in _JSON_COLUMNS:
-            value = sql.json(value)
-        elif name == "created_at":
-            value = sql.datetime(value)
-        elif isinstance(value, str) and len(value) > _LIMITS.get(name, len(value)):
-            value = value[: _LIMITS[name]]  # PostgreSQL enforces VARCHAR lengths
-        values.append(value)
-    return tuple(values)
+def _encode_json(rec: UsageRecord) -> tuple[str, str | None, str | None]:
+    """The JSON columns' text (``None`` is SQL NULL); raises if a value is not JSON."""
+    decisions = json.dumps(rec.guard_decisions) if rec.guard_decisions else "[]"
+    request = None if rec.request_body is None else json.dumps(rec.request_body)
+    response = None if rec.response_body is None else json.dumps(rec.response_body)
+    return decisions, request, response
+
+
+def _params(sql: RawSql, rec: UsageRecord) -> list[Any]:
+    values = list(_VALUES(rec))
+    values[_CREATED] = sql.datetime(rec.created_at)
+    for i, text in zip(_JSON, rec.encoded_json or _encode_json(rec), strict=True):
+        values[i] = text
+    for i, limit in _LIMITED:  # PostgreSQL enforces VARCHAR lengths
+        value = values[i]
+        if isinstance(value, str) and len(value) > limit:
+            values[i] = value[:limit]
+    return values
 
 
 @dataclass
@@ -178,9 +194,11 @@ class Ledger:
         self.on_commit = on_commit
         self.retry_interval_s = retry_interval_s
         self.max_retained = max_retained
+        # JSON columns get their text, which PostgreSQL is told to read as json.
+        cast = db.engine.dialect.name == "postgresql"
+        marks = ["CAST(? AS json)" if cast and i in _JSON else "?" for i in range(len(_COLUMNS))]
         self._insert_sql = (
-            f"INSERT INTO usage_ledger ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_COLUMNS))}) "
+            f"INSERT INTO usage_ledger ({', '.join(_COLUMNS)}) VALUES ({', '.join(marks)}) "
             "ON CONFLICT (request_id) DO NOTHING"
         )
         # SQLite: batches are committed on the event loop's thread (see the module doc).
@@ -202,7 +220,7 @@ class Ledger:
     async def record(self, rec: UsageRecord) -> None:
         """Write ``rec``; returns once it is committed (raises if it could not be)."""
         try:
-            json.dumps([rec.guard_decisions, rec.request_body, rec.response_body])
+            rec.encoded_json = _encode_json(rec)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"usage record {rec.request_id}: a body is not JSON: {exc}") from exc
         if self._closing:

@@ -44,8 +44,15 @@ def canonical(value: Any) -> str:
 
 def record_hash(seq: int, ts: str, kind: str, ref: str | None, payload: Any, prev: str) -> str:
     """SHA-256 over the canonical JSON of a record's fields."""
-    blob = canonical(
-        {"seq": seq, "ts": ts, "kind": kind, "ref": ref, "payload": payload, "prev_hash": prev}
+    return _hash(seq, ts, kind, ref, canonical(payload), prev)
+
+
+def _hash(seq: int, ts: str, kind: str, ref: str | None, payload_json: str, prev: str) -> str:
+    """:func:`record_hash` with the payload already in canonical JSON: the object is
+    written out key by key, in sorted order, exactly as ``canonical`` would."""
+    blob = (
+        f'{{"kind":{canonical(kind)},"payload":{payload_json},"prev_hash":{canonical(prev)},'
+        f'"ref":{canonical(ref)},"seq":{int(seq)},"ts":{canonical(ts)}}}'
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -93,9 +100,8 @@ class AuditLog:
                     continue
                 seen_policies.add(ref)
             text = canonical(event["payload"])
-            payload = json.loads(text)
             seq += 1
-            digest = record_hash(seq, now, kind, ref, payload, prev)
+            digest = _hash(seq, now, kind, ref, text, prev)
             rows.append((seq, now, kind, ref, text, prev, digest))
             prev = digest
         if rows:

@@ -11,7 +11,6 @@ PostgreSQL (psycopg). Statements are written with ``?`` placeholders.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -62,16 +61,6 @@ class RawSql:
         if self._pg:
             return value
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-    def json(self, value: Any) -> Any:
-        """A value for a ``JSON`` column (``None`` is SQL NULL)."""
-        if value is None:
-            return None
-        if self._pg:
-            from psycopg.types.json import Json
-
-            return Json(value)
-        return json.dumps(value)
 
     def close(self) -> None:
         self._cursor.close()
