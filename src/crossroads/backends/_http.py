@@ -99,29 +99,40 @@ _NEWLINES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _UTF8_CHARSET = re.compile(r'charset\s*=\s*"?utf-8"?\s*(;|$)', re.IGNORECASE)
 
 
-async def _utf8_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
-    """Lines of a UTF-8 byte stream, split exactly as ``httpx.Response.aiter_lines`` does
-    (``str.splitlines``, a ``\\r\\n`` split across chunks counted once)."""
-    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-    pending = ""
-    async for chunk in chunks:
-        text = decode(chunk)
-        if pending:
-            text, pending = pending + text, ""
+class _Lines:
+    """Splits a UTF-8 byte stream into lines exactly as ``httpx.Response.aiter_lines``
+    does (``str.splitlines``, a ``\\r\\n`` split across chunks counted once)."""
+
+    def __init__(self) -> None:
+        self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+        self._pending = ""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        text = self._decode(chunk)
+        if self._pending:
+            text, self._pending = self._pending + text, ""
         if not text:
-            continue
+            return []
         lines = text.splitlines()
         last = text[-1]
         if last == "\r":  # a "\n" may follow in the next chunk
-            pending = lines.pop() + "\r"
+            self._pending = lines.pop() + "\r"
         elif last not in _NEWLINES:
-            pending = lines.pop()
-        for line in lines:
+            self._pending = lines.pop()
+        return lines
+
+    def close(self) -> list[str]:
+        return (self._pending + self._decode(b"", True)).splitlines()
+
+
+async def _utf8_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
+    """Lines of a UTF-8 byte stream, split exactly as ``httpx.Response.aiter_lines`` does."""
+    lines = _Lines()
+    async for chunk in chunks:
+        for line in lines.feed(chunk):
             yield line
-    text = pending + decode(b"", True)
-    if text:
-        for line in text.splitlines():
-            yield line
+    for line in lines.close():
+        yield line
 
 
 def _is_utf8(response: httpx.Response) -> bool:
@@ -196,24 +207,12 @@ async def _utf8_sse(chunks: AsyncIterator[bytes]) -> AsyncGenerator[SSEEvent, No
     """``iter_sse(_utf8_lines(chunks))`` in one generator: each chunk's lines are split
     exactly as :func:`_utf8_lines` splits them and parsed as one batch, instead of
     passing one at a time through a second generator. Same lines, same events."""
-    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+    lines = _Lines()
     decoder = _SSEDecoder()
-    pending = ""
     async for chunk in chunks:
-        text = decode(chunk)
-        if pending:
-            text, pending = pending + text, ""
-        if not text:
-            continue
-        lines = text.splitlines()
-        last = text[-1]
-        if last == "\r":  # a "\n" may follow in the next chunk
-            pending = lines.pop() + "\r"
-        elif last not in _NEWLINES:
-            pending = lines.pop()
-        for event in decoder.feed(lines):
+        for event in decoder.feed(lines.feed(chunk)):
             yield event
-    for event in decoder.feed((pending + decode(b"", True)).splitlines()):
+    for event in decoder.feed(lines.close()):
         yield event
     final = decoder.close()
     if final is not None:
