@@ -451,7 +451,8 @@ class _AuditTrail:
         self._events.pop(request_id, None)
 
     def append(self, connection: Connection, records: list[UsageRecord]) -> None:
-        """The ledger's commit hook (runs in its writer thread, possibly retried)."""
+        """The ledger's commit hook (inside the row's transaction: on the event loop or in
+        the ledger's writer thread, possibly retried)."""
         from ..guard.audit import AuditLog
 
         events: list[dict[str, Any]] = []

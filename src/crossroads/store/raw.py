@@ -11,6 +11,7 @@ PostgreSQL (psycopg). Statements are written with ``?`` placeholders.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 __all__ = ["RawSql"]
+
+
+@functools.lru_cache(maxsize=64)
+def _pyformat(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s``."""
+    return sql.replace("?", "%s")
 
 
 class RawSql:
@@ -33,26 +40,17 @@ class RawSql:
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
         self._cursor: Any = dbapi.cursor()
-        self._sql: dict[str, str] = {}
 
     def _prepare(self, sql: str) -> str:
-        found = self._sql.get(sql)
-        if found is None:
-            found = self._sql[sql] = sql.replace("?", "%s") if self._pg else sql
-        return found
+        return _pyformat(sql) if self._pg else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; returns the cursor (for ``fetchone``)."""
         self._cursor.execute(self._prepare(sql), params)
         return self._cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._cursor.executemany(self._prepare(sql), list(rows))
-
-    def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    def rowcount(self) -> int:
-        return int(self._cursor.rowcount)
 
     def datetime(self, value: datetime) -> Any:
         """A timezone-aware value as SQLAlchemy's ``DateTime(timezone=True)`` stores it:
