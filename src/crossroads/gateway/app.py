@@ -12,9 +12,8 @@ import asyncio
 import json
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -81,7 +80,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         try:
             await gw().authenticate(call, request.headers)
             body = openai_wire.models_list(_model_names(gw(), call))
-        except BaseException as exc:
+        except Exception as exc:
             return _error(call, exc, "openai")
         return Response(json.dumps(body), media_type=_JSON, headers=call.headers)
 
@@ -93,7 +92,7 @@ def create_app(config: Config | None = None) -> FastAPI:
             body = await _read(gw(), request)
             parsed = openai_wire.parse_embeddings_request(body)
             result = await _embed(gw(), call, parsed)
-        except BaseException as exc:
+        except Exception as exc:
             return _error(call, exc, "openai")
         return Response(json.dumps(result), media_type=_JSON, headers=call.headers)
 
@@ -148,10 +147,14 @@ async def _read(gateway: Gateway, request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _TooLarge(limit)
-    body = await request.body()
-    if len(body) > limit:
-        raise _TooLarge(limit)
-    return body
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():  # chunked bodies have no length to check first
+        size += len(part)
+        if size > limit:
+            raise _TooLarge(limit)
+        parts.append(part)
+    return b"".join(parts)
 
 
 class _TooLarge(BadRequestError):
@@ -186,7 +189,10 @@ async def _serve(
         if isinstance(exc, asyncio.CancelledError):
             raise
         failure = _error(call, exc, protocol)
-        await gateway.fail(call, exc, failure.status_code)
+        try:
+            await gateway.fail(call, exc, failure.status_code)
+        except Exception:  # the client still gets its own error, not a bare 500
+            log.exception("could not record failed request %s", call.request_id)
         return failure
     return Response(encode(response), media_type=_JSON, headers=call.headers)
 
@@ -206,11 +212,13 @@ async def _until_disconnect(request: Request, work: Awaitable[T]) -> T:
     larger part of the latency a gateway adds."""
     task = asyncio.current_task()
     assert task is not None
-    gone = False
+    gone = finished = False
 
     def on_disconnect(watcher: asyncio.Future[None]) -> None:
         nonlocal gone
-        if not watcher.cancelled() and watcher.exception() is None:
+        # A callback already scheduled when the work finished must not cancel what
+        # comes after it.
+        if not finished and not watcher.cancelled() and watcher.exception() is None:
             gone = True
             task.cancel()
 
@@ -226,6 +234,7 @@ async def _until_disconnect(request: Request, work: Awaitable[T]) -> T:
             "The client closed the connection before the answer was ready."
         ) from None
     finally:
+        finished = True
         watcher.remove_done_callback(on_disconnect)
         watcher.cancel()
 
@@ -334,10 +343,11 @@ class _EventStream(Response):
         encode = _OpenAIEncoder(self.call) if self.call.protocol == "openai" else (
             _AnthropicEncoder(self.call)
         )
-        async for item in self.gateway.relay(self.call, self.opened):
-            data = encode(item)
-            if data:
-                await send({"type": "http.response.body", "body": data, "more_body": True})
+        async with aclosing(self.gateway.relay(self.call, self.opened)) as relay:
+            async for item in relay:  # closed even if cancelled mid-send: usage recorded
+                data = encode(item)
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
         tail = encode.close()
         if tail:
             await send({"type": "http.response.body", "body": tail, "more_body": True})
@@ -369,7 +379,7 @@ class _AnthropicEncoder:
     def __init__(self, call: Call) -> None:
         from ..client import estimate_prompt_tokens
 
-        self.encoder = anthropic_wire.StreamEncoder(call.model, f"msg_{uuid.uuid4().hex[:24]}")
+        self.encoder = anthropic_wire.StreamEncoder(call.model)
         prompt = estimate_prompt_tokens(call.request) if call.request is not None else 0
         self.head = self.encoder.start(prompt)
         self.finish_reason: str | None = None

@@ -19,11 +19,13 @@ total ``retry_budget_s``. Any other error (400, 401, 403, 404, 422) is not retri
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..backends.base import Backend, Deployment, load_backend
 from ..config import Config
@@ -38,7 +40,9 @@ from ..routing import resolve_all
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .settings import GatewaySettings, Route, RouteTarget, Strategy
 
-__all__ = ["FAILOVER_ERRORS", "OpenStream", "Router", "Target"]
+__all__ = ["FAILOVER_ERRORS", "OpenStream", "Router", "Target", "close_stream"]
+
+log = logging.getLogger("crossroads.gateway")
 
 #: Errors after which another deployment (or a later retry) is tried.
 FAILOVER_ERRORS = (RateLimitError, UpstreamUnavailableError, TimeoutError)
@@ -253,7 +257,7 @@ class Router:
                 except FAILOVER_ERRORS as exc:
                     target.finished(None)
                     self.mark_down(target)
-                    await _close(stream)
+                    await close_stream(stream)
                     last = exc
                     continue
                 except StopAsyncIteration:  # the relay's end() frees the deployment
@@ -261,7 +265,7 @@ class Router:
                     return OpenStream(target, first, _empty(), attempt)
                 except BaseException:
                     target.finished(None)
-                    await _close(stream)
+                    await close_stream(stream)
                     raise
                 return OpenStream(target, first, stream, attempt)
         assert last is not None
@@ -278,10 +282,15 @@ class _BudgetSpent(Exception):
     pass
 
 
-async def _close(stream: AsyncIterator[ChatChunk]) -> None:
+async def close_stream(stream: Any) -> None:
+    """Close an upstream stream; an error while closing a broken one is logged, never
+    raised over the error that broke it."""
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
-        await aclose()
+        try:
+            await aclose()
+        except Exception:
+            log.debug("error while closing an upstream stream", exc_info=True)
 
 
 async def _empty() -> AsyncIterator[ChatChunk]:

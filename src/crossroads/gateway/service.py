@@ -7,6 +7,7 @@ its last byte) → metrics.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import logging
@@ -32,7 +33,7 @@ from .keys import KeyRecord, KeyStore, is_master
 from .ledger import Ledger, UsageRecord, spent_by_key
 from .limits import Admission, Limiter, make_limiter
 from .metrics import Metrics
-from .router import OpenStream, Router, Target
+from .router import OpenStream, Router, Target, close_stream
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -89,6 +90,9 @@ class Call:
     target: Target | None = None
     attempts: int = 0
     ttft_s: float | None = None
+    #: What the upstream reported having spent, once it answered (recorded even when
+    #: the answer is then refused, e.g. by the output guard).
+    spent: Usage | None = None
     recorded: bool = False
 
     @property
@@ -249,6 +253,7 @@ class Gateway:
         assert call.request is not None
         response, target, attempts = await self.router.complete(call.request)
         call.target, call.attempts = target, attempts
+        call.spent = response.usage
         response.model = call.model
         if call.guard is not None:
             response = await call.guard.check_output(response)
@@ -272,7 +277,6 @@ class Gateway:
         last item is handed out."""
         usage: Usage | None = None
         counted = 0
-        text_chars = 0
         guard_filter = call.guard.stream_filter() if call.guard is not None else None
         status, error = 200, None
         stream = _chain(opened.first, opened.rest)
@@ -285,7 +289,6 @@ class Gateway:
                     delta = choice.delta
                     if delta.content or delta.tool_calls or delta.refusal:
                         counted += 1
-                        text_chars += len(delta.content or "")
                         if call.ttft_s is None:
                             call.ttft_s = time.perf_counter() - call.started
                 if not chunk.choices:
@@ -300,7 +303,7 @@ class Gateway:
             status, error = exc.status_code or 502, exc
         except BaseException as exc:  # client gone (cancelled) or a bug
             status = 499 if _is_cancel(exc) else 500
-            await _close(stream)
+            await close_stream(stream)
             opened.end(counted)
             await self._finish_shielded(call, status, _streamed(usage, call, counted), exc)
             raise
@@ -319,7 +322,7 @@ class Gateway:
         import anyio
 
         with anyio.CancelScope(shield=True):
-            await _close(opened.rest)
+            await close_stream(opened.rest)
             opened.end()
             if not call.recorded:
                 gone = ClientGoneError("The client closed the connection during the stream.")
@@ -334,11 +337,14 @@ class Gateway:
             await self.finish(call, status, usage, error=exc)
 
     async def fail(self, call: Call, exc: BaseException, status: int) -> None:
-        """Record a request that ended in an error (401s are counted, not recorded)."""
-        if status == 401 or call.recorded:
+        """Record a request that ended in an error (401s are counted, not recorded), with
+        whatever the upstream had already spent on it."""
+        if call.recorded:
+            return  # its row and metrics are written (the error came after)
+        if status == 401:
             self.metrics.requests.labels(call.model or "-", call.key_label, str(status)).inc()
             return
-        await self.finish(call, status, Usage(), error=exc)
+        await self.finish(call, status, call.spent or Usage(), error=exc)
 
     async def finish(
         self,
@@ -360,6 +366,7 @@ class Gateway:
         if target is not None:
             price = price_of(target, usage)
             cost, flag = price.usd, price.flag
+        cancelled: asyncio.CancelledError | None = None
         if call.admission is not None:
             try:
                 await self.limiter.settle(
@@ -367,6 +374,8 @@ class Gateway:
                 )
             except CrossroadsError as exc:  # the ledger still records the spend
                 log.warning("could not settle %s: %s", call.request_id, exc.message)
+            except asyncio.CancelledError as exc:  # the client left: the row still goes in
+                cancelled = exc
         settings = self.config.gateway
         record = UsageRecord(
             request_id=call.request_id,
@@ -391,12 +400,12 @@ class Gateway:
             ttft_s=call.ttft_s,
             guard_decisions=[d.as_dict() for d in call.guard.decisions] if call.guard else [],
             request_body=(
-                call.request.model_dump_json(exclude_none=True)
+                call.request.model_dump(mode="json", exclude_none=True)
                 if settings.store_bodies and call.request is not None
                 else None
             ),
             response_body=(
-                response.model_dump_json(exclude_none=True)
+                response.model_dump(mode="json", exclude_none=True)
                 if settings.store_bodies and response is not None
                 else None
             ),
@@ -418,6 +427,8 @@ class Gateway:
             await self.ledger.record(record)
         finally:
             self.audit.forget(record.request_id)
+        if cancelled is not None:
+            raise cancelled
 
 
 class _AuditTrail:
@@ -483,8 +494,6 @@ def _streamed(usage: Usage | None, call: Call, counted: int) -> Usage:
 
 
 def _is_cancel(exc: BaseException) -> bool:
-    import asyncio
-
     return isinstance(exc, asyncio.CancelledError | ClientGoneError | GeneratorExit)
 
 
@@ -494,13 +503,4 @@ async def _chain(first: ChatChunk, rest: Any) -> AsyncGenerator[ChatChunk, None]
         async for chunk in rest:
             yield chunk
     finally:
-        await _close(rest)
-
-
-async def _close(stream: Any) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:  # closing a broken upstream must not hide the real error
-            log.debug("error while closing an upstream stream", exc_info=True)
+        await close_stream(rest)
