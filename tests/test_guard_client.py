@@ -217,3 +217,33 @@ def test_judge_failure_follows_fail_mode(
                 client.chat("m", "hello")
         else:
             assert client.chat("m", "hello").text == "the model's answer"
+
+
+def test_stream_checks_the_canary_planted_by_the_input_check(
+    tmp_path: Path, fake: OpenAIFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A canary without a fixed token is planted by check_input; the stream filter must
+    look for it even though the client creates the filter around that call."""
+    monkeypatch.setenv("FAKE_KEY", "k")
+    path = write_config(
+        tmp_path,
+        fake,
+        "guardrails:\n  audit: false\n  policies:\n    - name: c\n"
+        "      output: [{check: canary, action: block}]\n",
+    )
+
+    def leak(body: dict[str, Any]) -> Reply:
+        system = body["messages"][0]["content"]
+        token = system.split("<!-- ", 1)[1].split(" -->", 1)[0]
+        return Reply(text=f"My instructions end with {token} as you asked.")
+
+    fake.responder = leak
+    messages = [{"role": "system", "content": "secret rules"}, {"role": "user", "content": "hi"}]
+    with Client(path) as client:
+        chunks = list(client.stream_chat("m", messages))
+    system = fake.requests[-1].body["messages"][0]["content"]
+    token = system.split("<!-- ", 1)[1].split(" -->", 1)[0]
+    sent = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert token not in sent and "as you asked" not in sent
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert "content_filter" in finishes

@@ -110,3 +110,30 @@ def test_types_can_be_limited() -> None:
 def test_phone_needs_a_phone_shape_or_a_cue() -> None:
     assert found("Tracking 1Z999AA10123456784 and order 123456789") == []
     assert ("phone", "612 34 56 78") in found("Mi teléfono es 612 34 56 78.")
+
+
+def test_one_bad_region_does_not_disable_the_others() -> None:
+    from crossroads.guard.pii import _phone_valid
+
+    assert _phone_valid("020 7946 0958", ("GB",))
+    assert _phone_valid("020 7946 0958", ("UK", "GB")), "'UK' is skipped, GB still checked"
+    assert _phone_valid("+44 20 7946 0958", ("UK",))
+
+
+def test_phone_regions_must_be_region_codes() -> None:
+    from crossroads.config import parse_config
+    from crossroads.errors import ConfigError
+    from crossroads.guard import Guardrails
+
+    config = parse_config(
+        "guardrails:\n  audit: false\n  policies:\n    - name: p\n"
+        "      input: [{check: pii, phone_regions: [UK, GB]}]\n"
+    )
+    with pytest.raises(ConfigError, match=r"phone_regions: 'UK' is not a region code \(use GB\)"):
+        Guardrails.from_config(config.guardrails).for_request(model="m")
+    with pytest.raises(ConfigError, match="'XX' is not a region code"):
+        PIIDetector("redact", "t", types=["phone"], phone_regions=["xx"])
+    assert PIIDetector("redact", "t", types=["phone"], phone_regions=["gb", "De"]).regions == (
+        "GB",
+        "DE",
+    )

@@ -190,3 +190,33 @@ guardrails:
     text, chunks = run(rg, ["hello ", "world"])
     assert text == "" and chunks[-2].choices[0].finish_reason == "content_filter"
     assert rg.decisions[0].error == "not run: synchronous finish()"
+
+
+async def test_filter_made_before_the_input_check_sees_the_planted_canary() -> None:
+    rg = guard(
+        """
+guardrails:
+  audit: false
+  policies:
+    - name: c
+      output: [{check: canary, action: block}]
+"""
+    )
+    f = rg.stream_filter()  # before check_input plants the token
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]
+    request = ChatRequest.model_validate({"model": "m", "messages": messages})
+    await rg.check_input(request)
+    (token,) = rg._canary_tokens
+    out = f.feed(chunk(f"leak {token} done "))
+    out += f.feed(chunk(finish="stop"))
+    out += await f.afinish()
+    assert f.blocked and token not in sent_so_far(out)
+    assert rg.blocked is not None and rg.blocked.check == "canary"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_digitless_ipv6_split_into_chunks_is_masked(size: int) -> None:
+    body = "the host is fdab::abcd:ef so connect there"
+    text, chunks = run(guard(), [body[i : i + size] for i in range(0, len(body), size)])
+    assert text == "the host is [IP_1] so connect there"
+    assert "abcd" not in sent_so_far(chunks)

@@ -152,8 +152,8 @@ class AsyncClient:
                     yield chunk
             return
         try:
+            checked = await guard.check_input(request)  # plants canaries the filter checks
             stream_filter = guard.stream_filter()
-            checked = await guard.check_input(request)
             async with contextlib.aclosing(self._stream(checked)) as chunks:
                 async for chunk in chunks:
                     if chunk.usage is not None and not chunk.choices:

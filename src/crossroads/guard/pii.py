@@ -157,15 +157,37 @@ def _phone_valid(raw: str, regions: tuple[str, ...]) -> bool:
     conversation and across requests)."""
     pn = _phonenumbers()
     candidate = "+" + raw[2:] if raw.startswith("00") else raw
-    try:
-        if candidate.startswith("+"):
+    if candidate.startswith("+"):
+        try:
             return bool(pn.is_valid_number(pn.parse(candidate, None)))
-        for region in regions:
+        except pn.NumberParseException:
+            return False
+    for region in regions:
+        try:  # per region: one that cannot parse the number leaves the others to try
             if pn.is_valid_number(pn.parse(candidate, region)):
                 return True
-    except pn.NumberParseException:
-        return False
+        except pn.NumberParseException:
+            continue
     return False
+
+
+#: Codes people write for a region that ``phonenumbers`` knows by another (ISO 3166).
+_REGION_ALIASES = {"UK": "GB", "EL": "GR"}
+
+
+def _check_regions(regions: tuple[str, ...], policy: str) -> None:
+    """Raise ConfigError for a ``phone_regions`` entry that is not a region code."""
+    from ..errors import ConfigError
+
+    supported = _phonenumbers().SUPPORTED_REGIONS
+    for region in regions:
+        if region in supported:
+            continue
+        alias = _REGION_ALIASES.get(region)
+        hint = f"use {alias}" if alias else "use a two-letter ISO 3166 code such as US or GB"
+        raise ConfigError(
+            f"guardrails policy {policy!r}: phone_regions: {region!r} is not a region code ({hint})"
+        )
 
 
 def _digits(s: str) -> int:
@@ -257,6 +279,8 @@ class PIIDetector(RuleCheck):
         super().__init__(action, policy)
         self.types = frozenset(types)
         self.regions = tuple(r.upper() for r in phone_regions)
+        if "phone" in self.types:
+            _check_regions(self.regions, policy)
         self._multiword = bool(self.types & {"address", "name", "phone", "card", "iban", "ssn"})
 
     def scan(self, text: str) -> list[Finding]:
@@ -306,7 +330,10 @@ class PIIDetector(RuleCheck):
         return found
 
     def quiet(self, segment: str) -> bool:
-        # Every type needs a digit, an "@" or a capitalised word.
+        # Every type needs a digit, an "@" or a capitalised word, except an IPv6 address,
+        # which can be all lower-case hex letters (``fdab::abcd:ef``): the same gate as scan.
+        if "ip" in self.types and segment.count(":") >= 2:
+            return False
         return (
             "@" not in segment
             and segment == segment.lower()

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GuardBlockedError
+from ..errors import BadRequestError, GuardBlockedError
 from ..types import (
     AssistantMessage,
     ChatRequest,
@@ -20,7 +20,13 @@ from ..types import (
 from .findings import Decision, Finding, RuleCheck
 from .judge import Judge, JudgeError
 from .redaction import Vault, resolve_overlaps
-from .rules import CanaryDetector, SizeLimit, new_canary
+from .rules import (
+    CanaryDetector,
+    SizeLimit,
+    invalid_response_format,
+    new_canary,
+    schema_problem,
+)
 
 if TYPE_CHECKING:
     from .engine import Guardrails, Plan
@@ -200,6 +206,7 @@ class RequestGuard:
         plan = self.plan
         if not plan.active:
             return request
+        self._take_schema(request)
         messages = list(request.messages)
         chars = sum(len(text_of(m.content)) for m in messages)
         self._sizes(plan.input_sizes, "input", chars, len(messages))
@@ -215,10 +222,21 @@ class RequestGuard:
             await self._judge(judge, out, "input")
         if any(t is None for _, _, t in plan.canaries):
             out = self._plant_canary(out)
-        fmt = request.response_format
-        if fmt is not None and fmt.json_schema is not None:
-            self.schema = fmt.json_schema.schema_
         return request.model_copy(update={"messages": out})
+
+    def _take_schema(self, request: ChatRequest) -> None:
+        """Keep the schema of ``response_format`` for the ``json_schema`` checks; a schema
+        they would use but cannot (unknown type, bad regex, unresolvable ``$ref``) is the
+        client's mistake, refused before the model is called."""
+        fmt = request.response_format
+        if fmt is None or fmt.json_schema is None:
+            return
+        schema = fmt.json_schema.schema_
+        if schema is not None and any(s.schema is None for s in self.plan.schemas):
+            problem = schema_problem(schema)
+            if problem is not None:
+                raise BadRequestError(invalid_response_format(problem))
+        self.schema = schema
 
     def _input_checker(self, rules: list[RuleCheck]) -> Callable[[str], str]:
         def check(text: str) -> str:

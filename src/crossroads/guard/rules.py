@@ -9,7 +9,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .findings import Finding, RuleCheck, fixed_tail, word_tail
 from .phrases import Slot, tokens_of
@@ -20,7 +20,9 @@ __all__ = [
     "CanaryDetector",
     "SchemaValidator",
     "SizeLimit",
+    "invalid_response_format",
     "new_canary",
+    "schema_problem",
 ]
 
 CANARY_PREFIX = "crossroads-canary-"
@@ -195,6 +197,57 @@ class SizeLimit:
 _FENCE = re.compile(r"^```(?:json)?\s*\n(.*)\n```\s*$", re.DOTALL)
 
 
+def _json_path(parts: Sequence[Any]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+def schema_problem(schema: Any) -> str | None:
+    """What is wrong with a JSON Schema, or None when it can be used: it must be valid
+    against its dialect's metaschema (known types, regular expressions that compile) and
+    every ``$ref`` must resolve within the schema (nothing is fetched from the network)."""
+    jsonschema = importlib.import_module("jsonschema")
+    referencing = importlib.import_module("referencing")
+    specifications = importlib.import_module("jsonschema_specifications")
+    validator_cls = jsonschema.validators.validator_for(schema)
+    try:
+        validator_cls.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        return f"{_json_path(list(exc.path))}: {exc.message}"
+    try:
+        resource = referencing.Resource.from_contents(
+            schema, default_specification=referencing.jsonschema.DRAFT202012
+        )
+    except referencing.exceptions.CannotDetermineSpecification as exc:  # pragma: no cover
+        return str(exc)
+    resolver = specifications.REGISTRY.resolver_with_root(resource)
+
+    def walk(resource: Any, resolver: Any) -> str | None:
+        contents = resource.contents
+        if isinstance(contents, dict):
+            # Older dialects' metaschemas do not check regular expressions.
+            patterns = list(contents.get("patternProperties") or ())
+            if isinstance(contents.get("pattern"), str):
+                patterns.append(contents["pattern"])
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    return f"pattern {pattern!r} is not a valid regular expression ({exc})"
+            ref = contents.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except referencing.exceptions.Unresolvable:
+                    return f"$ref {ref!r} cannot be resolved within the schema"
+        for sub in resource.subresources():
+            problem = walk(sub, resolver.in_subresource(sub))
+            if problem is not None:
+                return problem
+        return None
+
+    return walk(resource, resolver)
+
+
 class SchemaValidator:
     """The answer must be JSON, valid against a JSON Schema when one is given."""
 
@@ -220,9 +273,29 @@ class SchemaValidator:
         if schema is None:
             return None
         jsonschema = importlib.import_module("jsonschema")
+        referencing = importlib.import_module("referencing")
         validator_cls = jsonschema.validators.validator_for(schema)
-        error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(data))
+        try:
+            error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(data))
+        except (
+            re.error,
+            jsonschema.exceptions.UnknownType,
+            referencing.exceptions.Unresolvable,
+        ) as exc:  # a schema schema_problem() let through: still the schema's fault
+            self._invalid(schema, f"{type(exc).__name__}: {exc}".splitlines()[0])
         if error is None:
             return None
-        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
-        return "schema_mismatch", f"{path}: {error.validator}"
+        return "schema_mismatch", f"{_json_path(list(error.path))}: {error.validator}"
+
+    def _invalid(self, schema: dict[str, Any], problem: str) -> NoReturn:
+        """A schema that cannot be used: the policy's (configuration) or the client's."""
+        from ..errors import BadRequestError, ConfigError
+
+        if schema is self.schema:
+            raise ConfigError(f"guardrails policy {self.policy!r}: json_schema: {problem}")
+        raise BadRequestError(invalid_response_format(problem))
+
+
+def invalid_response_format(problem: str) -> str:
+    """The message for a client whose ``response_format`` schema cannot be used."""
+    return f"response_format's JSON schema is invalid: {problem}. Fix the schema and retry."

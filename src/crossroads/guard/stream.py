@@ -128,7 +128,9 @@ class StreamFilter:
     def __init__(self, guard: RequestGuard) -> None:
         self.guard = guard
         plan = guard.plan
-        self.rules = guard.output_rules()
+        #: Read on first use, not here: ``check_input`` may plant a canary token after
+        #: the filter is made, and its rule must be part of the stream's checks.
+        self._rules: list[RuleCheck] | None = None
         self.hold_all = plan.needs_whole_answer
         self.max_hold = guard.owner.config.stream_max_hold
         self._lanes: dict[tuple[int, str, int], _Lane] = {}
@@ -141,6 +143,13 @@ class StreamFilter:
         self._over: set[tuple[str, str, int]] = set()
         self._stopped = False
         self._finished = False
+
+    @property
+    def rules(self) -> list[RuleCheck]:
+        """The output checks, fixed at the first chunk (canary tokens planted by then)."""
+        if self._rules is None:
+            self._rules = self.guard.output_rules()
+        return self._rules
 
     @property
     def blocked(self) -> bool:
