@@ -415,3 +415,54 @@ def test_before_after_eval_reports_the_paired_difference(
     diff = evaluation["difference"]
     assert set(diff) >= {"mean_diff", "ci_low", "ci_high", "significant", "verdict"}
     assert diff["significant"] is False  # 3 items are never enough
+
+
+def _no_base_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make resolving or preparing the base model fail the test: the check under test must
+    refuse the job before either happens."""
+    import crossroads.tune.run as run_module
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the base model was resolved or loaded before the check")
+
+    monkeypatch.setattr(run_module, "resolve_base", fail)
+    monkeypatch.setattr(run_module, "prepare_base", fail)
+
+
+@pytest.mark.parametrize("lr", [0.0, -1e-3, float("nan")])
+def test_cli_refuses_a_learning_rate_that_is_not_positive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lr: float
+) -> None:
+    import crossroads.tune.run as run_module
+
+    def no_training(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("run_tune was called with a learning rate that is not > 0")
+
+    monkeypatch.setattr(run_module, "run_tune", no_training)
+    data = toy_data(tmp_path)
+    args = ["tune", "some-base", "--data", str(data), "--out", "x-lr", "--lr", str(lr)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "'--lr'" in result.stderr and "must be greater than 0" in result.stderr
+    assert "leave --lr out for the default" in result.stderr
+    _no_trace("x-lr")
+
+
+def test_an_explicit_learning_rate_of_zero_is_refused_not_defaulted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_base_loading(monkeypatch)
+    opts = replace(options(tmp_path / "base", toy_data(tmp_path), "x-lr0"), learning_rate=0.0)
+    with pytest.raises(ConfigError, match=r"--lr must be greater than 0, not 0; leave --lr out"):
+        run_tune(opts, Config())
+    _no_trace("x-lr0")
+
+
+def test_nothing_to_resume_fails_before_the_base_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_base_loading(monkeypatch)
+    opts = replace(options(tmp_path / "base", toy_data(tmp_path), "x-resume"), resume=True)
+    with pytest.raises(ConfigError, match=r"Nothing to resume for local/x-resume"):
+        run_tune(opts, Config())
+    _no_trace("x-resume")

@@ -77,6 +77,27 @@ def test_empty_and_missing_files_are_named(tmp_path: Path) -> None:
         load_examples(tmp_path / "nope.jsonl")
 
 
+def test_a_file_that_is_not_utf8_names_the_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    good = json.dumps({"prompt": "p", "completion": "c"}) + "\n"
+    bad = '{"prompt": "caf\u00e9", "completion": "c"}\n'.encode("latin-1")
+    path.write_bytes(good.encode() + good.encode() + bad)
+    with pytest.raises(TrainingDataError) as caught:
+        load_examples(path)
+    offset = 2 * len(good) + len('{"prompt": "caf')
+    assert caught.value.line == 3
+    assert caught.value.message == (
+        f"{path}:3: not UTF-8 text; save the file as UTF-8 "
+        f"(byte 0xe9 at byte {offset} of the file, column 16)"
+    )
+    assert isinstance(caught.value, ConfigError)
+
+    utf16 = tmp_path / "utf16.jsonl"
+    utf16.write_text(good, encoding="utf-16")
+    with pytest.raises(TrainingDataError, match=rf"{utf16}:1: not UTF-8 text; save the file"):
+        load_examples(utf16)
+
+
 def test_split_is_seeded_and_keeps_one_of_each(tmp_path: Path) -> None:
     path = write(tmp_path / "d.jsonl", [{"prompt": f"q{i}", "completion": "a"} for i in range(20)])
     examples, _ = load_examples(path)

@@ -8,6 +8,16 @@ import typer
 
 __all__ = ["serve"]
 
+#: The levels uvicorn accepts (``uvicorn.config.LOG_LEVELS``); any other raises KeyError.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().lower()
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r}: choose one of {', '.join(LOG_LEVELS)}")
+    return level
+
 
 def serve(
     ctx: typer.Context,
@@ -19,7 +29,10 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes (share limits through Redis).")
     ] = 1,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[
+        str,
+        typer.Option(help="critical, error, warning, info, debug or trace.", callback=_log_level),
+    ] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request line.")] = False,
 ) -> None:
     """Serve every configured model behind /v1/chat/completions, /v1/messages,
@@ -27,7 +40,7 @@ def serve(
     import os
     from pathlib import Path
 
-    from .app import run_guarded
+    from .app import config_path, run_guarded
 
     def start() -> None:
         import uvicorn
@@ -35,7 +48,7 @@ def serve(
         from ..config import load_config
         from ..gateway.startup import check_routes
 
-        cfg = load_config(config or (ctx.obj or {}).get("config"))
+        cfg = load_config(config or config_path(ctx))
         for warning in check_routes(cfg):
             typer.echo(f"warning: {warning}", err=True)
         if cfg.path is not None:

@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 __all__ = ["tune"]
 
 
+def _positive_lr(value: float | None) -> float | None:
+    if value is not None and not value > 0:  # NaN too
+        raise typer.BadParameter(
+            f"must be greater than 0, not {value:g}; leave --lr out for the default "
+            "(2e-3 LoRA, 5e-5 full)"
+        )
+    return value
+
+
 def tune(
     ctx: typer.Context,
     base_model: Annotated[
@@ -43,7 +52,9 @@ def tune(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = 2,
     lr: Annotated[
         float | None,
-        typer.Option("--lr", min=0.0, help="Learning rate (default: 2e-3 LoRA, 5e-5 full)."),
+        typer.Option(
+            "--lr", callback=_positive_lr, help="Learning rate (default: 2e-3 LoRA, 5e-5 full)."
+        ),
     ] = None,
     rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 8,
     alpha: Annotated[int, typer.Option(min=1, help="LoRA alpha (scale = alpha/rank).")] = 16,

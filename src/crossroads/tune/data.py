@@ -158,20 +158,37 @@ def load_examples(path: Path) -> tuple[list[Example], str]:
         raise TrainingDataError(path, None, "the training file does not exist")
     examples: list[Example] = []
     formats: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, 1):
-            if not text.strip():
-                continue
-            try:
-                raw = json.loads(text)
-            except ValueError as exc:
-                raise TrainingDataError(path, number, f"invalid JSON: {exc}") from exc
-            example, kind = _example(raw, path, number)
-            examples.append(example)
-            formats.add(kind)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, text in enumerate(handle, 1):
+                if not text.strip():
+                    continue
+                try:
+                    raw = json.loads(text)
+                except ValueError as exc:
+                    raise TrainingDataError(path, number, f"invalid JSON: {exc}") from exc
+                example, kind = _example(raw, path, number)
+                examples.append(example)
+                formats.add(kind)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path) from exc
     if not examples:
         raise TrainingDataError(path, None, "the file has no examples (it is empty)")
     return examples, formats.pop() if len(formats) == 1 else "mixed"
+
+
+def _not_utf8(path: Path) -> TrainingDataError:
+    """The error for a file that does not decode as UTF-8, at its first invalid byte."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = exc.start
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        where = f" (byte 0x{data[start]:02x} at byte {start} of the file, column {column})"
+        return TrainingDataError(path, line, f"not UTF-8 text; save the file as UTF-8{where}")
+    return TrainingDataError(path, None, "not UTF-8 text; save the file as UTF-8")
 
 
 def split_examples(

@@ -181,15 +181,25 @@ def run_tune(
     )
 
     say = on_phase or (lambda _: None)
+    if opts.learning_rate is not None and not opts.learning_rate > 0:  # NaN too
+        raise ConfigError(
+            f"--lr must be greater than 0, not {opts.learning_rate:g}; leave --lr out for "
+            f"the default ({DEFAULT_LR['lora']:g} LoRA, {DEFAULT_LR['full']:g} full)."
+        )
     short = check_name(opts.out)
     if (models_dir() / short).exists() and not opts.overwrite:
         raise ConfigError(
             f"local/{short} already exists ({models_dir() / short}); pick another --out, "
             "or pass --overwrite to replace it."
         )
+    partial = find_partial(short) if opts.resume else None
+    if opts.resume and partial is None:
+        raise ConfigError(
+            f"Nothing to resume for local/{short}: no unfinished job with a checkpoint."
+        )
     examples, fmt = load_examples(opts.data)
     base = resolve_base(opts.base, config)
-    lr = opts.learning_rate or DEFAULT_LR[opts.method]
+    lr = DEFAULT_LR[opts.method] if opts.learning_rate is None else opts.learning_rate
     train_config = replace(opts.train, learning_rate=lr)
     device = resolve_device(opts.device)
     threads = opts.threads or (cpu_threads() if device == "cpu" else None)
@@ -212,11 +222,6 @@ def run_tune(
     train_tok = [by_line[e.line] for e in train_ex]
     val_tok = [by_line[e.line] for e in val_ex]
     data = _summary(opts.data, fmt, len(examples), len(train_ex), len(val_ex), tokenized)
-    partial = find_partial(short) if opts.resume else None
-    if opts.resume and partial is None:
-        raise ConfigError(
-            f"Nothing to resume for local/{short}: no unfinished job with a checkpoint."
-        )
     where = f"{device}, {threads} thread(s)" if threads else device
     say(f"Loading {base.name} ({source}) on {where}")
     model = load_weights(source, load_opts, device)
