@@ -118,3 +118,24 @@ def test_oversized_chunked_body_is_refused(gw: RunningGateway, upstream: OpenAIF
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
     assert len(upstream.requests) == before
+
+
+def test_upstream_embeddings_are_limited_and_recorded(
+    gw: RunningGateway, upstream: OpenAIFake
+) -> None:
+    key = gw.create_key("emb", rpm=1)
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"model": "m", "input": ["one text", "another"]}
+    first = httpx.post(gw.v1 + "/embeddings", json=body, headers=headers, timeout=30)
+    assert first.status_code == 200, first.text
+    row = _row(gw, first.headers["x-request-id"])
+    assert row["endpoint"] == "/v1/embeddings" and row["status"] == 200
+    assert row["key_name"] == "emb" and row["deployment"] is not None
+    assert row["prompt_tokens"] == 6  # the fake's usage: 3 per input
+    assert row["cost_usd"] == pytest.approx(6 * 1.0 / 1e6)
+    calls = len(upstream.requests)
+    second = httpx.post(gw.v1 + "/embeddings", json=body, headers=headers, timeout=30)
+    assert second.status_code == 429 and "retry-after" in second.headers
+    assert len(upstream.requests) == calls  # refused before the upstream
+    refused = _row(gw, second.headers["x-request-id"])
+    assert refused["status"] == 429 and refused["cost_usd"] == 0

@@ -91,9 +91,9 @@ def create_app(config: Config | None = None) -> FastAPI:
             await gw().authenticate(call, request.headers)
             body = await _read(gw(), request)
             parsed = openai_wire.parse_embeddings_request(body)
-            result = await _embed(gw(), call, parsed)
+            result = await _until_disconnect(request, gw().embed(call, parsed))
         except Exception as exc:
-            return _error(call, exc, "openai")
+            return await _failed(gw(), call, exc)
         return Response(json.dumps(result), media_type=_JSON, headers=call.headers)
 
     # -- Anthropic protocol ------------------------------------------------------------
@@ -176,7 +176,6 @@ async def _serve(
     parse: Callable[[bytes], Any],
     encode: Callable[[Any], bytes],
 ) -> Response:
-    protocol = call.protocol
     try:
         await gateway.authenticate(call, request.headers)
         chat_request = parse(await _read(gateway, request))
@@ -185,16 +184,19 @@ async def _serve(
             opened = await _until_disconnect(request, gateway.open_stream(call))
             return _EventStream(gateway, call, opened)
         response = await _until_disconnect(request, gateway.complete(call))
-    except BaseException as exc:
-        if isinstance(exc, asyncio.CancelledError):
-            raise
-        failure = _error(call, exc, protocol)
-        try:
-            await gateway.fail(call, exc, failure.status_code)
-        except Exception:  # the client still gets its own error, not a bare 500
-            log.exception("could not record failed request %s", call.request_id)
-        return failure
+    except Exception as exc:
+        return await _failed(gateway, call, exc)
     return Response(encode(response), media_type=_JSON, headers=call.headers)
+
+
+async def _failed(gateway: Gateway, call: Call, exc: Exception) -> Response:
+    """The protocol's error response, once the failed request is recorded."""
+    failure = _error(call, exc, call.protocol)
+    try:
+        await gateway.fail(call, exc, failure.status_code)
+    except Exception:  # the client still gets its own error, not a bare 500
+        log.exception("could not record failed request %s", call.request_id)
+    return failure
 
 
 def _openai_body(response: Any) -> bytes:
@@ -275,29 +277,6 @@ def _model_names(gateway: Gateway, call: Call) -> list[tuple[str, str]]:
             unique.append((n, o))
     key = call.key
     return [(n, o) for n, o in unique if key is None or key.allows(n)]
-
-
-async def _embed(gateway: Gateway, call: Call, parsed: Any) -> dict[str, Any]:
-    from ..backends.openai import OpenAIBackend
-    from ..errors import PermissionDeniedError
-    from .embeddings import is_local_model, local_embeddings_response, openai_embeddings
-
-    call.model = parsed.model
-    if call.key is not None and not call.key.allows(parsed.model):
-        raise PermissionDeniedError(
-            f"The key {call.key.name!r} may not use {parsed.model!r}.", code="model_not_allowed"
-        )
-    if is_local_model(parsed.model):
-        return await local_embeddings_response(parsed)
-    backend = gateway.router.order(parsed.model)[0].backend
-    if not isinstance(backend, OpenAIBackend):
-        raise BadRequestError(
-            f"{parsed.model!r} is served by the {backend.name} backend, which has no "
-            "embeddings endpoint here. Use an OpenAI-compatible deployment or "
-            "local/all-minilm-l6-v2.",
-            code="model_not_supported",
-        )
-    return await openai_embeddings(backend, parsed)
 
 
 # -- streaming ---------------------------------------------------------------------------

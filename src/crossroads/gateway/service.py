@@ -23,6 +23,7 @@ from ..config import Config, expand_env
 from ..errors import (
     APIError,
     AuthenticationError,
+    BadRequestError,
     CrossroadsError,
     PermissionDeniedError,
 )
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from ..guard import Guardrails
+    from .protocols.openai_embeddings import EmbeddingsRequest
 
 __all__ = ["Call", "ClientGoneError", "Gateway", "new_request_id"]
 
@@ -218,12 +220,7 @@ class Gateway:
         call.model = request.model
         call.stream = bool(request.stream)
         key = call.key
-        if key is not None and not key.allows(request.model):
-            allowed = ", ".join(key.models)
-            raise PermissionDeniedError(
-                f"The key {key.name!r} may not use {request.model!r}; it allows: {allowed}.",
-                code="model_not_allowed",
-            )
+        _check_allowed(key, request.model)
         targets = self.router.plan(request.model).targets  # UnknownModelError → 404
         if self.guardrails is not None:
             call.guard = self.guardrails.for_request(
@@ -234,10 +231,19 @@ class Gateway:
         settings = self.config.gateway
         prompt_tokens = estimate_prompt_tokens(request)
         max_tokens = request.max_tokens or _max_output(targets) or settings.default_max_tokens
+        await self._reserve(call, targets, prompt_tokens, max_tokens)
+
+    async def _reserve(
+        self, call: Call, targets: list[Target], prompt_tokens: int, max_tokens: int
+    ) -> None:
+        """Hold the worst-case cost and the tokens against the key's budget and limits
+        (an unpriced model is refused unless configured to be flagged)."""
+        settings = self.config.gateway
+        key = call.key
         worst = reserve_usd(targets, prompt_tokens, max_tokens)
         if worst is None and (settings.unpriced_models == "block" or _budgeted(key)):
             raise PermissionDeniedError(
-                f"{request.model!r} has no known price, so its cost cannot be recorded"
+                f"{call.model!r} has no known price, so its cost cannot be recorded"
                 + (" or held against the key's budget" if _budgeted(key) else "")
                 + ". Add `prices: {input: …, output: …}` (US$ per 1M tokens) or "
                 "`gpu_hour_usd:` to its entry in crossroads.yaml, or set "
@@ -248,6 +254,38 @@ class Gateway:
             call.admission = await self.limiter.admit(
                 key, tokens=prompt_tokens + max_tokens, max_cost_usd=worst or 0.0
             )
+
+    async def embed(self, call: Call, request: EmbeddingsRequest) -> dict[str, Any]:
+        """``/v1/embeddings``: the same allow-list, budget, limits, ledger row and metrics
+        as a chat request. The local model is free (and self-hosted); an upstream must be
+        OpenAI-compatible."""
+        from ..backends.openai import OpenAIBackend
+        from .embeddings import is_local_model, local_embeddings_response, openai_embeddings
+
+        call.model = request.model
+        _check_allowed(call.key, request.model)
+        texts = request.texts()
+        estimate = sum(len(text) // 4 + 1 for text in texts)
+        if is_local_model(request.model):
+            await self._reserve(call, [], estimate, 0)  # free, but rate limits still count
+            result = await local_embeddings_response(request)
+        else:
+            target = self.router.order(request.model)[0]  # UnknownModelError → 404
+            backend = target.backend
+            if not isinstance(backend, OpenAIBackend):
+                raise BadRequestError(
+                    f"{request.model!r} is served by the {backend.name} backend, which has "
+                    "no embeddings endpoint here. Use an OpenAI-compatible deployment or "
+                    "local/all-minilm-l6-v2.",
+                    code="model_not_supported",
+                )
+            await self._reserve(call, [target], estimate, 0)
+            result = await openai_embeddings(backend, request)
+            call.target = target
+        tokens = int((result.get("usage") or {}).get("prompt_tokens") or estimate)
+        call.spent = Usage(prompt_tokens=tokens, total_tokens=tokens)
+        await self.finish(call, 200, call.spent)
+        return result
 
     async def complete(self, call: Call) -> ChatResponse:
         assert call.request is not None
@@ -473,6 +511,15 @@ class _AuditTrail:
                 {"kind": "request", "ref": record.request_id, "payload": self._summary(record)}
             ]
         AuditLog.append(connection, events)
+
+
+def _check_allowed(key: KeyRecord | None, model: str) -> None:
+    if key is not None and not key.allows(model):
+        allowed = ", ".join(key.models)
+        raise PermissionDeniedError(
+            f"The key {key.name!r} may not use {model!r}; it allows: {allowed}.",
+            code="model_not_allowed",
+        )
 
 
 def _budgeted(key: KeyRecord | None) -> bool:
