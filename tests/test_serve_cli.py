@@ -73,3 +73,19 @@ def test_config_is_taken_from_the_root_or_the_serve_option(
     assert result.exit_code == 0, result.output
     assert len(uvicorn_calls) == 1 and uvicorn_calls[0]["log_level"] == "info"
     assert os.environ["CROSSROADS_CONFIG"] == str(config.resolve())
+
+
+def test_a_master_key_naming_an_unset_variable_stops_the_start(
+    uvicorn_calls: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CROSSROADS_TEST_ADMIN_KEY", raising=False)
+    monkeypatch.delenv("CROSSROADS_CONFIG", raising=False)
+    config = tmp_path / "crossroads.yaml"
+    config.write_text(
+        CONFIG + "gateway:\n  master_key: ${CROSSROADS_TEST_ADMIN_KEY}\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["serve", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "CROSSROADS_TEST_ADMIN_KEY" in result.output and "not set" in result.output
+    assert "Traceback" not in result.output
+    assert uvicorn_calls == []  # it never started listening

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from .._time import as_utc
 
 if TYPE_CHECKING:
     from ..gateway.keys import KeyRecord, KeyStore
@@ -30,7 +32,7 @@ def _expiry(value: str | None) -> datetime | None:
         raise typer.BadParameter(
             f"{value!r} is not an ISO date or datetime, e.g. 2026-01-31 or 2026-01-31T18:00"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return as_utc(parsed)
 
 
 def _open(ctx: typer.Context) -> tuple[Database, KeyStore]:

@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import typer
 
+from .. import _time
+
 __all__ = ["usage"]
-
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
 
 def parse_since(value: str | None, *, now: datetime | None = None) -> datetime | None:
     """``7d``, ``24h``, ``30m``, ``2w``, or an ISO date/datetime (UTC unless it says)."""
     if value is None:
         return None
-    match = _RELATIVE.match(value)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r}: give a duration (7d, 24h, 30m) or an ISO date such as 2026-01-31"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        return _time.parse_since(value, now=now)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _by(value: str) -> str:

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .._time import parse_since
 from ..errors import BadRequestError
 from . import openapi
 from .ledger import usage_report
@@ -106,10 +107,10 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
 
 
 def _since(value: str | None) -> dt.datetime | None:
+    """The same forms as ``crossroads usage --since``: 7d, 24h, 30m, 2w or an ISO date."""
     if not value:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value)
+        return parse_since(value)
     except ValueError as exc:
-        raise BadRequestError("`since` must be an ISO date such as 2026-11-01.") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        raise BadRequestError(f"`since`: {exc}") from None

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .._time import as_utc
 from ..errors import BadRequestError, NotFoundError
 from ..store import Database, api_keys
 
@@ -67,9 +68,7 @@ class InvalidKeySettingsError(BadRequestError):
 
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every datetime here is aware UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return None if value is None else as_utc(value)
 
 
 def hash_key(raw: str) -> str:

@@ -51,6 +51,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from .._time import as_utc
 from ..errors import UpstreamUnavailableError
 from ..store import Database, usage_ledger
 from ..store.raw import RawSql
@@ -433,10 +434,6 @@ def spent_by_key(db: Database) -> dict[str, float]:
         return {key_id: float(total) for key_id, total in conn.execute(query)}
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def usage_report(
     db: Database,
     by: Literal["key", "model", "day"] = "key",
@@ -459,7 +456,7 @@ def usage_report(
         c.latency_s,
     )
     if since is not None:
-        query = query.where(c.created_at >= _as_utc(since))
+        query = query.where(c.created_at >= as_utc(since))
     groups: dict[str, dict[str, Any]] = {}
     latencies: dict[str, list[float]] = {}
     with db.engine.connect() as conn:
@@ -469,7 +466,7 @@ def usage_report(
             elif by == "model":
                 group = r.model
             else:
-                group = _as_utc(r.created_at).date().isoformat()
+                group = as_utc(r.created_at).date().isoformat()
             g = groups.get(group)
             if g is None:
                 g = groups[group] = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..client import estimate_prompt_tokens
-from ..config import Config, expand_env
+from ..config import Config
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -35,6 +35,7 @@ from .ledger import Ledger, UsageRecord, spent_by_key
 from .limits import Admission, Limiter, make_limiter
 from .metrics import Metrics
 from .router import OpenStream, Router, Target, close_stream
+from .startup import MASTER_ENV, master_key
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -46,7 +47,6 @@ __all__ = ["Call", "ClientGoneError", "Gateway", "new_request_id"]
 
 log = logging.getLogger("crossroads.gateway")
 
-_MASTER_ENV = "CROSSROADS_MASTER_KEY"
 
 
 _ID_PREFIX = ""
@@ -130,12 +130,7 @@ class Gateway:
     def create(cls, config: Config) -> Gateway:
         settings = config.gateway
         db = open_database(config=config)
-        master = None
-        if settings.master_key:
-            master, _ = expand_env(settings.master_key)
-            master = master or None
-        else:
-            master = os.environ.get(_MASTER_ENV) or None
+        master = master_key(settings)
         router = Router(config, settings)
         guardrails = None
         if config.guardrails.model_dump(exclude_defaults=True):
@@ -210,7 +205,7 @@ class Gateway:
         if not call.admin:
             raise PermissionDeniedError(
                 "This endpoint needs the master key (gateway.master_key or "
-                f"${_MASTER_ENV}).",
+                f"${MASTER_ENV}).",
                 code="admin_only",
             )
 

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from ..config import Config
-from ..errors import MissingKeyError
-from ..routing import resolve_all
+import os
 
-__all__ = ["check_routes"]
+from ..config import Config, expand_env
+from ..errors import ConfigError, MissingKeyError
+from ..routing import resolve_all
+from .settings import GatewaySettings
+
+__all__ = ["MASTER_ENV", "check_routes", "master_key"]
+
+MASTER_ENV = "CROSSROADS_MASTER_KEY"
+
+
+def master_key(settings: GatewaySettings) -> str | None:
+    """The admin key: ``gateway.master_key`` (``${VAR}`` expanded), else
+    ``$CROSSROADS_MASTER_KEY``; None (no admin API) when empty. A reference to an unset
+    variable is a configuration error, not a silently disabled admin API."""
+    if not settings.master_key:
+        return os.environ.get(MASTER_ENV) or None
+    value, names = expand_env(settings.master_key)
+    if value is None:
+        raise ConfigError(
+            f"gateway.master_key refers to {', '.join(names)}, which is not set: export it, "
+            "or write ${VAR:-} to run without the admin API."
+        )
+    return value or None
 
 
 def check_routes(config: Config) -> list[str]:
-    """Resolve every route's deployments. Configuration errors raise; a missing API key
-    only warns (that deployment fails, and its route falls back, until the key is set)."""
+    """Resolve the master key and every route's deployments. Configuration errors raise;
+    a missing API key only warns (that deployment fails, and its route falls back, until
+    the key is set)."""
+    master_key(config.gateway)
     warnings: list[str] = []
     for route in config.gateway.routes:
         for target in route.deployments:

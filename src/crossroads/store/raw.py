@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
+
+from .._time import as_utc
 
 __all__ = ["RawSql"]
 
@@ -55,7 +57,7 @@ class RawSql:
     def datetime(self, value: datetime) -> Any:
         """A timezone-aware value as SQLAlchemy's ``DateTime(timezone=True)`` stores it:
         itself on PostgreSQL, UTC text (``YYYY-MM-DD HH:MM:SS.ffffff``) on SQLite."""
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = as_utc(value)
         if self._pg:
             return value
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
