@@ -31,7 +31,7 @@ from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
 from .costing import price_of, reserve_usd
 from .keys import KeyRecord, KeyStore, is_master
-from .ledger import Ledger, UsageRecord, spent_by_key
+from .ledger import Ledger, LedgerUnavailableError, UsageRecord, spent_by_key
 from .limits import Admission, Limiter, make_limiter
 from .metrics import Metrics
 from .router import OpenStream, Router, Target, close_stream
@@ -458,8 +458,12 @@ class Gateway:
         self.audit.expect(call, record)
         try:
             await self.ledger.record(record)
-        finally:
+        except LedgerUnavailableError:
+            raise  # the row is kept and written later: its audit events must wait with it
+        except BaseException:
             self.audit.forget(record.request_id)
+            raise
+        self.audit.forget(record.request_id)
         if cancelled is not None:
             raise cancelled
 
