@@ -1,6 +1,6 @@
 """The gateway's request pipeline, independent of the HTTP framework and client protocol.
 
-authenticate → allow-list → route → input guard → reserve budget and rate limits →
+authenticate → allow-list → route → reserve budget and rate limits → input guard →
 call with fallback → output guard → settle → ledger (committed before the client gets
 its last byte) → metrics.
 """
@@ -210,23 +210,24 @@ class Gateway:
             )
 
     async def admit(self, call: Call, request: ChatRequest) -> None:
-        """Allow-list, route, input guard, budget and rate-limit reservation."""
+        """Allow-list, route, budget and rate-limit reservation, input guard."""
         call.request = request
         call.model = request.model
         call.stream = bool(request.stream)
         key = call.key
         _check_allowed(key, request.model)
         targets = self.router.plan(request.model).targets  # UnknownModelError → 404
+        settings = self.config.gateway
+        prompt_tokens = estimate_prompt_tokens(request)
+        max_tokens = request.max_tokens or _max_output(targets) or settings.default_max_tokens
+        # Limits first: a key over its rate or budget must not cost model-graded checks.
+        await self._reserve(call, targets, prompt_tokens, max_tokens)
         if self.guardrails is not None:
             call.guard = self.guardrails.for_request(
                 key=key.name if key else None, model=request.model
             )
             call.guard.request_id = call.request_id
-            call.request = request = await call.guard.check_input(request)
-        settings = self.config.gateway
-        prompt_tokens = estimate_prompt_tokens(request)
-        max_tokens = request.max_tokens or _max_output(targets) or settings.default_max_tokens
-        await self._reserve(call, targets, prompt_tokens, max_tokens)
+            call.request = await call.guard.check_input(request)
 
     async def _reserve(
         self, call: Call, targets: list[Target], prompt_tokens: int, max_tokens: int
