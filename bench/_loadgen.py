@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import statistics
 import time
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ UPSTREAM_BODY = json.dumps(
         "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
     }
 ).encode()
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (for the benchmarks' servers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def upstream_app(latency_s: float):  # type: ignore[no-untyped-def]
@@ -141,6 +149,9 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+REQUEST_TIMEOUT_S = 30.0
+
+
 async def run_load(
     host: str,
     port: int,
@@ -150,22 +161,38 @@ async def run_load(
     concurrency: int,
     requests: int,
     key: str | None = None,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> LoadResult:
-    """``requests`` POSTs from ``concurrency`` keep-alive connections."""
+    """``requests`` POSTs from ``concurrency`` keep-alive connections.
+
+    Each request (and each connect) is bounded by ``request_timeout_s``: a request that
+    runs past it counts as an error and its connection, left mid-answer, is replaced.
+    """
     payload = _request_bytes(host, port, path, body, key)
     latencies: list[float] = []
     errors = 0
     remaining = requests
 
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        async with asyncio.timeout(request_timeout_s):
+            return await asyncio.open_connection(host, port)
+
     async def client() -> None:
         nonlocal remaining, errors
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await connect()
         try:
             while remaining > 0:
                 remaining -= 1
                 start = time.perf_counter()
-                writer.write(payload)
-                status = await _read_response(reader)
+                try:
+                    async with asyncio.timeout(request_timeout_s):
+                        writer.write(payload)
+                        status = await _read_response(reader)
+                except TimeoutError:
+                    errors += 1
+                    writer.close()
+                    reader, writer = await connect()
+                    continue
                 latencies.append((time.perf_counter() - start) * 1000)
                 if status != 200:
                     errors += 1

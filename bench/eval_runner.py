@@ -21,20 +21,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from crossroads.backends.base import Backend  # noqa: E402
+from tests.fakes.instant import InstantBackend  # noqa: E402
+
+from _loadgen import free_port  # noqa: E402
 from crossroads.client import AsyncClient  # noqa: E402
 from crossroads.config import parse_config  # noqa: E402
 from crossroads.evals.runner import Runner, RunOptions  # noqa: E402
 from crossroads.evals.suite import load_suite  # noqa: E402
 from crossroads.routing import ReplicaPool  # noqa: E402
 from crossroads.store import open_database  # noqa: E402
-from crossroads.types import ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Delta, Usage  # noqa: E402
 
 LATENCY_S = 0.05
 CONCURRENCY = 32
@@ -52,12 +53,6 @@ fake.next_reply = lambda: Reply(text="42", delay_s={latency})
 uvicorn.run(Starlette(routes=fake.routes()), host="127.0.0.1", port={port},
             log_level="warning", access_log=False)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_suite(folder: Path, n: int) -> Path:
@@ -127,22 +122,6 @@ def throughput(items: int) -> tuple[float, float, float]:
         server.wait()
     ideal = items * 3 * LATENCY_S / CONCURRENCY
     return wall, ideal, cpu / (items * 3)
-
-
-class InstantBackend(Backend):
-    name = "instant"
-    requires_key = False
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        raise NotImplementedError
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        yield ChatChunk(
-            id="c",
-            model=request.model,
-            choices=[ChunkChoice(delta=Delta(content="The answer is 42."), finish_reason="stop")],
-        )
-        yield ChatChunk(id="c", model=request.model, usage=Usage.of(12, 5))
 
 
 def peak_rss(items: int) -> tuple[float, float]:

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _loadgen import LoadResult, run_load
+from _loadgen import LoadResult, free_port, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = "sk-bench-master-0000"
@@ -42,14 +42,6 @@ LITELLM_KEY = "sk-" + "0123456789abcdef" * 4
 BODY = json.dumps(
     {"model": "bench", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 16}
 ).encode()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:

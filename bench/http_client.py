@@ -28,7 +28,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _loadgen import free_port  # noqa: E402
 from crossroads.backends._fasthttp import FastTransport  # noqa: E402
 
 SERVER = """
@@ -62,12 +64,6 @@ uvicorn.run(app, host="127.0.0.1", port=%d, log_level="warning", access_log=Fals
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Say hi"}], "stream": True}
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_client(kind: str) -> httpx.AsyncClient:

@@ -1,12 +1,35 @@
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import FakeServer
 from .vendors import _fakes, vendor  # noqa: F401  (fixtures shared by e2e tests)
+
+
+def on_ci() -> bool:
+    """True under CI=true, where a missing requirement is a failure, never a skip."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require(module: str, hint: str) -> ModuleType:
+    """Import ``module`` for a test that needs it.
+
+    When it is missing: a failure under CI=true (CI must run every test), elsewhere a
+    skip that says how to install it (``hint``). Works in a test, a fixture, or at
+    module level.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if on_ci():
+            pytest.fail(f"{module} is required under CI=true ({hint}): {exc}", pytrace=False)
+        pytest.skip(f"{module} is not installed: {hint}", allow_module_level=True)
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +69,6 @@ POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 @pytest.fixture
 def postgres_url() -> str:
     """The CI PostgreSQL; a failure under CI=true, a skip (with how to enable) elsewhere."""
-    import os
-
     from sqlalchemy import create_engine, text
 
     try:
@@ -56,11 +77,12 @@ def postgres_url() -> str:
             conn.execute(text("select 1"))
         engine.dispose()
     except Exception as exc:
-        if os.environ.get("CI") == "true":
+        if on_ci():
             pytest.fail(f"PostgreSQL is required under CI=true ({POSTGRES_URL}): {exc}")
         pytest.skip(
-            f"PostgreSQL not reachable at {POSTGRES_URL}; start it (trust auth, "
-            "database `test`) to run this test"
+            f"PostgreSQL not reachable at {POSTGRES_URL}; start it on 127.0.0.1:5432 with "
+            "trust auth and a database `test` to run this test, e.g. `docker run -p 5432:5432 "
+            "-e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres:16`"
         )
     return POSTGRES_URL
 
@@ -76,7 +98,6 @@ def redis_url() -> Iterator[str]:
     The CI Redis; a failure under CI=true, a skip (with how to enable) elsewhere. A lock
     key claims the database, so concurrent test sessions never share one.
     """
-    import os
     import uuid
 
     import redis
@@ -94,9 +115,13 @@ def redis_url() -> Iterator[str]:
                 if claimed is not client:
                     client.close()
     except redis.RedisError as exc:
-        if os.environ.get("CI") == "true":
+        if on_ci():
             pytest.fail(f"Redis is required under CI=true ({REDIS_HOST}:{REDIS_PORT}): {exc}")
-        pytest.skip(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}; start it to run this test")
+        pytest.skip(
+            f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}; start Redis on "
+            f"{REDIS_HOST}:{REDIS_PORT} to run this test, e.g. "
+            f"`docker run -p {REDIS_PORT}:{REDIS_PORT} redis:7`"
+        )
     if claimed is None:
         pytest.fail("every Redis database 1–15 is held by another test session")
 

@@ -25,22 +25,10 @@ from crossroads.types import ChatChunk, ChatRequest
 
 from .fakes.anthropic_fake import INVALID_KEY, AnthropicFake
 from .fakes.server import DEFAULT_TEXT, Reply
+from .vendors import WEATHER_TOOL
 
 #: For calls through the SDK, which warns (an error here) about models it deems deprecated.
 SDK_MODEL = "claude-sonnet-4-6"
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture(scope="module")

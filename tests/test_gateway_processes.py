@@ -20,9 +20,11 @@ from crossroads.store import open_database, usage_ledger
 
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import Reply
-from .gateway_harness import MASTER, free_port, start_process
+from .gateway_harness import free_port, start_process
 
 USER = [{"role": "user", "content": "hi"}]
+# each kill-test worker stops after this many requests (50 are needed before the kill)
+MAX_REQUESTS_PER_WORKER = 1000
 
 
 @pytest.fixture
@@ -42,13 +44,6 @@ def _config(path: Path, upstream: OpenAIFake, extra: str = "") -> Path:
     return path
 
 
-def _create_key(url: str, name: str, **spec: object) -> str:
-    r = httpx.post(url + "/admin/keys", json={"name": name, **spec},
-                   headers={"Authorization": f"Bearer {MASTER}"}, timeout=10)
-    assert r.status_code == 201, r.text
-    return str(r.json()["key"])
-
-
 def _scan_for(raw_keys: list[str], *paths: Path) -> list[str]:
     found = []
     for path in paths:
@@ -63,34 +58,39 @@ def test_kill_9_loses_no_completed_response(upstream: OpenAIFake, tmp_path: Path
     upstream.responder = lambda _: Reply("ok", delay_s=0.01)
     config = _config(tmp_path / "gw.yaml", upstream)
     gw = start_process(config, tmp_path / "gw.log")
-    key = _create_key(gw.url, "load")
     completed: list[str] = []
+    try:
+        key = gw.create_key("load")
 
-    async def load() -> None:
-        async with httpx.AsyncClient(timeout=10) as client:
-            async def worker() -> None:
-                while True:
-                    try:
-                        r = await client.post(
-                            gw.v1 + "/chat/completions", json={"model": "m", "messages": USER},
-                            headers={"Authorization": f"Bearer {key}"},
-                        )
-                    except httpx.HTTPError:
-                        return
-                    if r.status_code == 200 and r.json()["choices"]:
-                        completed.append(r.headers["x-request-id"])
+        async def load() -> None:
+            async with httpx.AsyncClient(timeout=10) as client:
+                async def worker() -> None:
+                    # bounded: a gateway that never dies must not keep the test running forever
+                    for _ in range(MAX_REQUESTS_PER_WORKER):
+                        try:
+                            r = await client.post(
+                                gw.v1 + "/chat/completions",
+                                json={"model": "m", "messages": USER},
+                                headers={"Authorization": f"Bearer {key}"},
+                            )
+                        except httpx.HTTPError:
+                            return
+                        if r.status_code == 200 and r.json()["choices"]:
+                            completed.append(r.headers["x-request-id"])
 
-            workers = [asyncio.create_task(worker()) for _ in range(16)]
-            deadline = time.monotonic() + 60
-            while len(completed) < 50 and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)  # kill it while requests are in flight
-            assert gw.process is not None
-            os.kill(gw.process.pid, signal.SIGKILL)
-            await asyncio.gather(*workers)
+                workers = [asyncio.create_task(worker()) for _ in range(16)]
+                deadline = time.monotonic() + 60
+                while len(completed) < 50 and time.monotonic() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)  # kill it while requests are in flight
+                assert gw.process is not None
+                os.kill(gw.process.pid, signal.SIGKILL)
+                await asyncio.gather(*workers)
 
-    asyncio.run(load())
-    assert gw.process is not None
-    gw.process.wait(10)
+        asyncio.run(load())
+        assert gw.process is not None
+        gw.process.wait(10)
+    finally:
+        gw.stop()
     assert len(completed) >= 50
     with open_database() as db, db.engine.connect() as conn:
         recorded = set(conn.scalars(select(usage_ledger.c.request_id)))
@@ -110,21 +110,24 @@ def test_kill_9_loses_no_completed_response(upstream: OpenAIFake, tmp_path: Path
 def test_sigterm_drains_an_open_stream(upstream: OpenAIFake, tmp_path: Path) -> None:
     upstream.script(Reply("a b c d e f g h i j k l m n o p", delay_s=0.0))
     gw = start_process(_config(tmp_path / "gw.yaml", upstream), tmp_path / "gw.log")
-    key = _create_key(gw.url, "k")
-    with httpx.stream(
-        "POST", gw.v1 + "/chat/completions",
-        json={"model": "m", "messages": USER, "stream": True},
-        headers={"Authorization": f"Bearer {key}"}, timeout=30,
-    ) as response:
-        request_id = response.headers["x-request-id"]
-        lines = response.iter_lines()
-        first = next(line for line in lines if line.startswith("data: "))
-        assert gw.process is not None
-        gw.process.send_signal(signal.SIGTERM)
-        rest = [line for line in lines if line.startswith("data: ")]
-    assert first and rest[-1] == "data: [DONE]"
-    # uvicorn re-raises the signal after its graceful shutdown: -SIGTERM, not a crash
-    assert gw.process.wait(30) in (0, -signal.SIGTERM)
+    try:
+        key = gw.create_key("k")
+        with httpx.stream(
+            "POST", gw.v1 + "/chat/completions",
+            json={"model": "m", "messages": USER, "stream": True},
+            headers={"Authorization": f"Bearer {key}"}, timeout=30,
+        ) as response:
+            request_id = response.headers["x-request-id"]
+            lines = response.iter_lines()
+            first = next(line for line in lines if line.startswith("data: "))
+            assert gw.process is not None
+            gw.process.send_signal(signal.SIGTERM)
+            rest = [line for line in lines if line.startswith("data: ")]
+        assert first and rest[-1] == "data: [DONE]"
+        # uvicorn re-raises the signal after its graceful shutdown: -SIGTERM, not a crash
+        assert gw.process.wait(30) in (0, -signal.SIGTERM)
+    finally:
+        gw.stop()
     assert "Finished server process" in (tmp_path / "gw.log").read_text()
     with open_database() as db, db.engine.connect() as conn:
         status = conn.scalar(
@@ -146,7 +149,7 @@ def test_two_replicas_share_one_budget(
     budget = 0.01
     name = f"race-{uuid.uuid4().hex[:8]}"
     try:
-        key = _create_key(a.url, name, budget_usd=budget)
+        key = a.create_key(name, budget_usd=budget)
 
         async def burst() -> list[httpx.Response]:
             async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as c:

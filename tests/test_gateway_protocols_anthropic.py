@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 from anthropic.types import Message
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from crossroads import errors
 from crossroads.backends.anthropic import request_to_anthropic
@@ -43,7 +39,7 @@ from crossroads.types import (
     UserMessage,
 )
 
-from .fakes.server import FakeServer
+from .fakes.replay import Replay, replay_fixture
 
 PNG = "iVBORw0KGgo="
 SCHEMA = {
@@ -55,27 +51,7 @@ SCHEMA = {
 USER = [{"role": "user", "content": "Hi"}]
 
 
-class Replay(FakeServer):
-    """Answers each request with the next scripted ``(status, headers, body bytes)``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answers: deque[tuple[int, dict[str, str], bytes]] = deque()
-
-    def routes(self) -> list[Route]:
-        return [Route("/{path:path}", self.answer, methods=["POST"])]
-
-    async def answer(self, request: Request) -> Response:
-        await self.record(request)
-        status, headers, body = self.answers.popleft()
-        media = headers.pop("content-type", "application/json")
-        return Response(body, status_code=status, headers=headers, media_type=media)
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[Replay]:
-    with Replay() as server:
-        yield server  # type: ignore[misc]
+replay = replay_fixture("POST")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,6 @@ import openai
 import pytest
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from crossroads import errors
 from crossroads.gateway.protocols.errors import ProtocolError, classify, redact
@@ -45,33 +41,13 @@ from crossroads.types import (
     Usage,
 )
 
-from .fakes.server import FakeServer
+from .fakes.replay import Replay, replay_fixture
 
 USER = [{"role": "user", "content": "Hi"}]
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 
 
-class Replay(FakeServer):
-    """Answers each request with the next scripted ``(status, headers, body bytes)``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answers: deque[tuple[int, dict[str, str], bytes]] = deque()
-
-    def routes(self) -> list[Route]:
-        return [Route("/{path:path}", self.answer, methods=["GET", "POST"])]
-
-    async def answer(self, request: Request) -> Response:
-        await self.record(request)
-        status, headers, body = self.answers.popleft()
-        media = headers.pop("content-type", "application/json")
-        return Response(body, status_code=status, headers=headers, media_type=media)
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[Replay]:
-    with Replay() as server:
-        yield server  # type: ignore[misc]
+replay = replay_fixture("GET", "POST")
 
 
 @pytest.fixture

@@ -18,22 +18,10 @@ import pytest
 from crossroads.gateway.ledger import usage_report
 from crossroads.store import open_database
 
+from .conftest import require
 from .fakes.server import FakeServer, Reply
 from .gateway_harness import MASTER, RunningGateway, gateway_thread
-from .vendors import _VENDOR_MODEL, VENDORS, base_url
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+from .vendors import _VENDOR_MODEL, VENDORS, WEATHER_TOOL, base_url
 
 
 def _config(fakes: dict[str, FakeServer], extra: str = "") -> str:
@@ -337,7 +325,7 @@ def test_revoked_key_stops_working(gw: RunningGateway, _fakes: dict[str, FakeSer
 
 
 def test_embeddings_local_and_upstream(gw: RunningGateway, _fakes: dict[str, FakeServer]) -> None:
-    pytest.importorskip("torch", reason="local embeddings need crossroads[transformers]")
+    require("torch", "local embeddings need crossroads[transformers]: pip install -e '.[dev]'")
     client = oai(gw)
     local = client.embeddings.create(
         model="local/all-minilm-l6-v2", input=["The cat sat.", "A cat was sitting.", "Tax law"]

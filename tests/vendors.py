@@ -12,6 +12,20 @@ from .fakes.server import FakeServer
 
 VENDORS = ["openai", "anthropic", "google"]
 
+#: One function tool, shared by the end-to-end, fake and SDK tests.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
 _VENDOR_MODEL = {
     "openai": "gpt-4o",
     "anthropic": "claude-sonnet-4-5",
