@@ -127,13 +127,35 @@ def test_phone_regions_must_be_region_codes() -> None:
 
     config = parse_config(
         "guardrails:\n  audit: false\n  policies:\n    - name: p\n"
-        "      input: [{check: pii, phone_regions: [UK, GB]}]\n"
+        "      input: [{check: pii, phone_regions: [gb, De]}]\n"
     )
+    Guardrails.from_config(config.guardrails).for_request(model="m")
     with pytest.raises(ConfigError, match=r"phone_regions: 'UK' is not a region code \(use GB\)"):
-        Guardrails.from_config(config.guardrails).for_request(model="m")
+        parse_config(  # refused when the config is read, before any request
+            "guardrails:\n  audit: false\n  policies:\n    - name: p\n"
+            "      input: [{check: pii, phone_regions: [UK, GB]}]\n"
+        )
+    with pytest.raises(ConfigError, match=r"phone_regions: 'UK' is not a region code \(use GB\)"):
+        PIIDetector("redact", "p", types=["phone"], phone_regions=["UK", "GB"])
     with pytest.raises(ConfigError, match="'XX' is not a region code"):
         PIIDetector("redact", "t", types=["phone"], phone_regions=["xx"])
     assert PIIDetector("redact", "t", types=["phone"], phone_regions=["gb", "De"]).regions == (
         "GB",
         "DE",
     )
+
+
+def test_phone_regions_are_checked_at_config_load() -> None:
+    from crossroads.config import parse_config
+    from crossroads.errors import ConfigError
+
+    head = "guardrails:\n  audit: false\n  policies:\n    - name: p\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(head + "      input: [{check: pii, phone_regions: [UK]}]\n")
+    message = str(caught.value)
+    assert "guardrails.policies.0.input.0.pii.phone_regions" in message
+    assert "phone_regions: 'UK' is not a region code (use GB)" in message
+    with pytest.raises(ConfigError, match=r"'ZZ' is not a region code \(use a two-letter ISO"):
+        parse_config(head + "      output: [{check: pii, phone_regions: [zz]}]\n")
+    # Unused when phone numbers are not checked: not refused (as before).
+    parse_config(head + "      input: [{check: pii, types: [email], phone_regions: [UK]}]\n")

@@ -220,3 +220,69 @@ def test_digitless_ipv6_split_into_chunks_is_masked(size: int) -> None:
     text, chunks = run(guard(), [body[i : i + size] for i in range(0, len(body), size)])
     assert text == "the host is [IP_1] so connect there"
     assert "abcd" not in sent_so_far(chunks)
+
+
+@pytest.mark.parametrize("sync", [True, False])
+async def test_streamed_schema_failure_is_refused_with_the_same_message(sync: bool) -> None:
+    policy = """
+guardrails:
+  audit: false
+  policies:
+    - name: json
+      output: [{check: json_schema, action: block}]
+"""
+    from crossroads.errors import GuardBlockedError
+    from crossroads.types import ChatResponse
+
+    whole = guard(policy)
+    response = ChatResponse.model_validate(
+        {
+            "id": "r",
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "not json"}}],
+        }
+    )
+    with pytest.raises(GuardBlockedError) as caught:
+        await whole.check_output(response)
+    expected = str(caught.value)
+    assert "not valid JSON for the required schema (" in expected
+    assert expected.endswith("Try again, or relax the schema.")
+
+    rg = guard(policy)
+    f = rg.stream_filter()
+    out = f.feed(chunk("not ")) + f.feed(chunk("json")) + f.feed(chunk(finish="stop"))
+    out += f.finish() if sync else await f.afinish()
+    assert f.blocked and out[-1].choices[0].finish_reason == "content_filter"
+    assert f.error is not None and str(f.error) == expected
+    assert rg.blocked is not None and rg.blocked.check == "json_schema"
+
+
+def test_sync_finish_judge_failure_says_the_policy_fails_closed() -> None:
+    rg = guard(
+        """
+guardrails:
+  audit: false
+  policies:
+    - name: judged
+      output: [{check: judge, model: some/model, action: block}]
+      fail: closed
+"""
+    )
+    f = rg.stream_filter()
+    f.feed(chunk("hello"))
+    f.feed(chunk(finish="stop"))
+    f.finish()
+    assert f.error is not None
+    assert "not run: synchronous finish(), and the policy fails closed" in str(f.error)
+
+
+def test_stream_block_by_a_rule_keeps_its_refusal() -> None:
+    rg = guard(
+        POLICY.replace("{check: secrets, action: redact}", "{check: secrets, action: block}")
+    )
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    f = rg.stream_filter()
+    f.feed(chunk(f"Here is a token: {token} and more"))
+    f.feed(chunk(finish="stop"))
+    f.finish()
+    assert f.blocked and f.error is not None and "secrets check" in str(f.error)

@@ -241,3 +241,33 @@ def test_cpu_threads_back_off_only_on_a_busy_machine(monkeypatch: pytest.MonkeyP
     assert cpu_threads() is None  # cores to spare
     monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 0.0, 0.0))
     assert cpu_threads() == 2
+
+
+def test_api_and_selfhost_amortise_training_the_same_way() -> None:
+    from crossroads.decide.tco import amortised_month_usd
+
+    own = SelfHostOption("open", "H100-80GB", 1, 2.0, 1000, training_usd=600.0, training_months=6)
+    api = ApiOption("closed", Prices(1.0, 4.0), training_usd=600.0, training_months=6)
+    assert own.training_month_usd == api.training_month_usd == api.fixed_month_usd == 100.0
+    assert amortised_month_usd(None, 12) == 0.0
+    assert ApiOption("closed", Prices(1.0, 4.0)).fixed_month_usd == 0.0
+
+
+@pytest.mark.parametrize("months", [0.0, -1.0])
+def test_api_option_rejects_non_positive_training_months(months: float) -> None:
+    with pytest.raises(ValueError, match="training_months"):
+        ApiOption("closed", Prices(1.0, 4.0), training_usd=10.0, training_months=months)
+    with pytest.raises(ValueError, match="training_months"):
+        SelfHostOption("open", "H100-80GB", 1, 2.0, 1000, training_months=months)
+
+
+def test_open_training_without_a_parameter_count_is_an_error_not_1b() -> None:
+    entry = find_model("llama-3.1-8b")
+    assert entry is not None
+    unknown = entry.model_copy(update={"parameters_b": None})
+    with pytest.raises(MissingPriceError, match=r"Add parameters_b .*--train-gpu-hours"):
+        default_selfhost_option(unknown, training=TrainingPlan(tokens=100e6))
+    # Measured GPU-hours need no size; nor does serving without training.
+    given = default_selfhost_option(unknown, training=TrainingPlan(1e6, gpu_hours=10))
+    assert given.training_usd == pytest.approx(10 * given.gpu_hour_usd)
+    assert default_selfhost_option(unknown).training_usd is None

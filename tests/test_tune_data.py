@@ -179,3 +179,27 @@ def test_an_example_longer_than_the_context_names_its_line(
     examples, _ = load_examples(path)
     with pytest.raises(TrainingDataError, match=rf"{path}:3: the example is \d+ tokens, longer"):
         tokenize_examples(examples, tokenizers["plain"], 64)
+
+
+def test_training_and_serving_use_the_same_plain_prompt() -> None:
+    from crossroads.backends._local import chat_messages, plain_prompt, plain_text
+    from crossroads.tune.data import _renderer
+    from crossroads.types import ChatRequest
+
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "Another?"},
+    ]
+    render, templated = _renderer(object())  # no chat_template: the plain fallback
+    assert not templated and render is plain_text
+    request = ChatRequest.model_validate({"model": "m", "messages": messages})
+    assert chat_messages(request) == messages
+    served = plain_prompt(request)
+    assert render(messages, True) == served
+    assert served == (
+        "System: Be brief.\n\nUser: Name a colour.\n\nAssistant: Blue.\n\nUser: Another?"
+        "\n\nAssistant:"
+    )
+    assert render(messages, False) == served.removesuffix("\n\nAssistant:")

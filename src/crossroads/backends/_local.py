@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..errors import ContextWindowExceededError
@@ -46,6 +46,7 @@ __all__ = [
     "chat_messages",
     "check_prompt_fits",
     "plain_prompt",
+    "plain_text",
 ]
 
 PLAIN_STOP = "\nUser:"
@@ -109,11 +110,21 @@ def chat_messages(request: ChatRequest) -> list[dict[str, Any]]:
     return out
 
 
+_PLAIN_LABELS = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def plain_text(messages: Sequence[Mapping[str, Any]], generation: bool = True) -> str:
+    """The fallback template described in the module docstring, over role/content dicts
+    (:func:`chat_messages`); ``generation`` adds the final ``Assistant:`` cue. Serving
+    (:func:`plain_prompt`) and fine-tuning (:mod:`crossroads.tune.data`) both use it, so
+    a tuned model is prompted exactly as it was trained."""
+    turns = [f"{_PLAIN_LABELS[m['role']]}: {m['content']}" for m in messages]
+    return "\n\n".join([*turns, "Assistant:"] if generation else turns)
+
+
 def plain_prompt(request: ChatRequest) -> str:
     """The fallback template described in the module docstring."""
-    labels = {"system": "System", "user": "User", "assistant": "Assistant"}
-    turns = [f"{labels[m['role']]}: {m['content']}" for m in chat_messages(request)]
-    return "\n\n".join([*turns, "Assistant:"])
+    return plain_text(chat_messages(request))
 
 
 def check_prompt_fits(prompt_tokens: int, context_window: int, request: ChatRequest) -> None:

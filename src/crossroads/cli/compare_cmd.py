@@ -53,17 +53,16 @@ def _compare(
     from datetime import datetime
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..config import load_config
     from ..decide.advisor import load_profile, with_overrides
     from ..decide.compare import default_models, default_profile, run_compare
     from ..decide.tco import format_tokens, parse_volume
     from ..errors import ConfigError
-    from ..evals.runner import ProgressEvent
     from ..evals.suite import load_suite
     from ..report import write_report
     from ..store import open_database
+    from ._progress import model_bars
 
     console = Console(stderr=True)
     config = load_config(config_file)
@@ -78,16 +77,7 @@ def _compare(
         [m.strip() for m in models.split(",") if m.strip()] if models else default_models(config)
     )
     suite = load_suite(suite_name)
-    progress = Progress(
-        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), console=console
-    )
-    bars: dict[str, Any] = {}
-
-    def on_progress(event: ProgressEvent) -> None:
-        if event.model not in bars:
-            bars[event.model] = progress.add_task(event.model, total=event.total)
-        progress.update(bars[event.model], completed=event.done)
-
+    progress, on_progress = model_bars(console)
     console.print(
         f"Comparing {len(names)} models on suite [bold]{suite.name}[/] at "
         f"{format_tokens(chosen.constraints.volume_tokens_per_month)} tokens/month "

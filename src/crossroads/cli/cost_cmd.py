@@ -236,7 +236,7 @@ def _training(
             continue
         note = o.training_note if isinstance(o, ApiOption) else o.sources.get("training")
         usd = o.training_usd or 0.0
-        row = {"usd": usd, "months": o.training_months, "per_month": usd / o.training_months}
+        row = {"usd": usd, "months": o.training_months, "per_month": o.training_month_usd}
         rows.append(row | {"status": "costed", "note": note})
     return rows
 

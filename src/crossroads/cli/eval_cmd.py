@@ -76,14 +76,14 @@ def _eval(
     import asyncio
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..client import AsyncClient
     from ..config import load_config
     from ..evals.results import load_run, write_outputs
-    from ..evals.runner import ProgressEvent, Runner, RunOptions
+    from ..evals.runner import Runner, RunOptions
     from ..evals.suite import load_suite
     from ..store import open_database
+    from ._progress import model_bars
 
     console = Console(stderr=True)
     cfg = load_config(config)
@@ -96,25 +96,7 @@ def _eval(
         use_cache=not no_cache,
         seed=seed,
     )
-    progress = Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[state]}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
-    bars: dict[str, Any] = {}
-    passed: dict[str, int] = {}
-
-    def on_progress(event: ProgressEvent) -> None:
-        if event.model not in bars:
-            bars[event.model] = progress.add_task(event.model, total=event.total, state="")
-        passed[event.model] = passed.get(event.model, 0) + bool(event.passed)
-        progress.update(
-            bars[event.model], completed=event.done, state=f"{passed[event.model]} passed"
-        )
-
+    progress, on_progress = model_bars(console, passed=True)
     console.print(
         f"Suite [bold]{suite.name}[/]: {len(suite.items)} items × {len(models)} model(s) × {repeat}"
     )

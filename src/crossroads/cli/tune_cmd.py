@@ -256,23 +256,13 @@ def _print_training(outcome: TuneOutcome, curve: list[float], console: Console) 
 
 def _before_after(cfg: Any, suite: str, outcome: TuneOutcome, seed: int, console: Console) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from ..evals.runner import ProgressEvent
     from ..tune.card import write_card
     from ..tune.evaluate import before_after
+    from ._progress import model_bars
 
-    progress = Progress(
-        TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), console=console
-    )
-    bars: dict[str, Any] = {}
-
-    def on_progress(event: ProgressEvent) -> None:
-        if event.model not in bars:
-            bars[event.model] = progress.add_task(event.model, total=event.total)
-        progress.update(bars[event.model], completed=event.done)
-
+    progress, on_progress = model_bars(console, width=32)
     console.print(f"Evaluating before/after on [bold]{suite}[/]")
     with progress:
         evaluation = before_after(

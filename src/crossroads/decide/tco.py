@@ -49,6 +49,7 @@ __all__ = [
     "TcoDefaults",
     "TrainingPlan",
     "Volume",
+    "amortised_month_usd",
     "api_cost",
     "break_even",
     "break_even_continuous",
@@ -70,7 +71,13 @@ _FIT_CONTEXT = 4096
 
 
 class MissingPriceError(ConfigError, ValueError):
-    """A model has no known API price: it cannot be costed as an API (never silently $0)."""
+    """A price or fact needed to cost a model is missing: no API price (never silently
+    $0), or no parameter count to estimate its training (never a guessed size)."""
+
+
+def amortised_month_usd(one_off_usd: float | None, months: float) -> float:
+    """A one-off cost spread evenly over ``months`` (0 without one)."""
+    return (one_off_usd or 0.0) / months
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +200,21 @@ class ApiOption:
     training_months: float = 12.0
     training_note: str | None = None
 
+    def __post_init__(self) -> None:
+        if not self.training_months > 0:
+            raise ValueError(
+                f"invalid API option {self.name!r}: training_months={self.training_months!r}"
+            )
+
+    @property
+    def training_month_usd(self) -> float:
+        """Amortised training (0 without training)."""
+        return amortised_month_usd(self.training_usd, self.training_months)
+
     @property
     def fixed_month_usd(self) -> float:
         """Amortised training: paid whatever the volume (0 without training)."""
-        return (self.training_usd or 0.0) / self.training_months
+        return self.training_month_usd
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +262,8 @@ class SelfHostOption:
 
     @property
     def training_month_usd(self) -> float:
-        return (self.training_usd or 0.0) / self.training_months
+        """Amortised training (0 without training)."""
+        return amortised_month_usd(self.training_usd, self.training_months)
 
     @property
     def fixed_month_usd(self) -> float:
@@ -684,8 +703,14 @@ def default_selfhost_option(
     if training is not None:
         if training.gpu_hours is not None:
             hours, how = training.gpu_hours, "given"
+        elif entry.parameters_b is None:
+            raise MissingPriceError(
+                f"Cannot estimate the training cost of {entry.id}: the catalog does not give "
+                "its parameter count. Add parameters_b to its catalog entry, or give the "
+                "training job's measured or quoted GPU-hours (--train-gpu-hours)."
+            )
         else:
-            hours, how = training_gpu_hours(entry.parameters_b or 1.0, training.tokens, name, d)
+            hours, how = training_gpu_hours(entry.parameters_b, training.tokens, name, d)
         training_usd = hours * hourly
         sources["training"] = (
             f"{hours:,.2f} GPU-hours ({how}) x ${hourly:g}/GPU-hour = ${training_usd:,.2f}, "

@@ -77,12 +77,9 @@ class Score:
         }
 
 
-def load_set(name: str, path: str | Path | None = None) -> list[dict[str, Any]]:
-    """A shipped set by name, or any JSONL file in the same format."""
-    if path is not None:
-        text = Path(path).read_text(encoding="utf-8")
-    else:
-        text = (resources.files("crossroads.guard") / "data" / f"{name}.jsonl").read_text("utf-8")
+def load_set(name: str) -> list[dict[str, Any]]:
+    """A shipped set by name."""
+    text = (resources.files("crossroads.guard") / "data" / f"{name}.jsonl").read_text("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 

@@ -6,9 +6,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Decision", "Finding", "RuleCheck", "Stage", "fixed_tail", "word_tail"]
+__all__ = ["STRIP_INVISIBLE", "Decision", "Finding", "RuleCheck", "fixed_tail", "word_tail"]
 
-Stage = str  # "input" | "output"
+#: ``str.translate`` table that drops invisible characters (zero-width, soft hyphen,
+#: Mongolian vowel separator, bidi controls) before matching words.
+STRIP_INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad"  # zero-width, soft hyphen
+        "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",  # bidi controls
+    )
+)
 
 #: Characters that end a "word" for the streaming hold-back rules.
 _SPACES = (" ", "\n", "\t", "\r", "\u00a0")

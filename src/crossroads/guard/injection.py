@@ -25,17 +25,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .findings import Finding, RuleCheck, fixed_tail
+from .findings import STRIP_INVISIBLE, Finding, RuleCheck, fixed_tail
 from .phrases import RULES, TRIGGER_WORDS, match_rules, tokens_of
 
 __all__ = ["InjectionDetector", "InjectionReport", "analyse"]
 
 # -- normalisation ---------------------------------------------------------------------------
-_INVISIBLE = (
-    "\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad"  # zero-width, soft hyphen
-    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # bidi controls
-)
-_STRIP_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE))
 #: Zero-width characters that have no business between two Latin letters.
 _ZW_INSIDE_WORD = re.compile(r"[A-Za-z][\u200b\u200c\u200d\u2060\ufeff]+(?=[A-Za-z])")
 _TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
@@ -100,7 +95,7 @@ def analyse(text: str, *, decode: bool = True, _depth: int = 0) -> InjectionRepo
             text = _TAG_RUN.sub("", text)
         if len(_ZW_INSIDE_WORD.findall(text)) >= 2:
             hits["zero_width"] = 1
-        text = unicodedata.normalize("NFKC", text.translate(_STRIP_INVISIBLE))
+        text = unicodedata.normalize("NFKC", text.translate(STRIP_INVISIBLE))
         if _MIXED_SCRIPT.search(text):
             hits["homoglyphs"] = 1
         text = text.translate(_HOMOGLYPHS)

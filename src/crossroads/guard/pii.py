@@ -171,23 +171,16 @@ def _phone_valid(raw: str, regions: tuple[str, ...]) -> bool:
     return False
 
 
-#: Codes people write for a region that ``phonenumbers`` knows by another (ISO 3166).
-_REGION_ALIASES = {"UK": "GB", "EL": "GR"}
-
-
 def _check_regions(regions: tuple[str, ...], policy: str) -> None:
-    """Raise ConfigError for a ``phone_regions`` entry that is not a region code."""
+    """Raise ConfigError for a ``phone_regions`` entry that is not a region code (the
+    same check as :class:`~crossroads.guard.policy.PIICheck` at config load)."""
     from ..errors import ConfigError
+    from .policy import phone_region_problem
 
-    supported = _phonenumbers().SUPPORTED_REGIONS
     for region in regions:
-        if region in supported:
-            continue
-        alias = _REGION_ALIASES.get(region)
-        hint = f"use {alias}" if alias else "use a two-letter ISO 3166 code such as US or GB"
-        raise ConfigError(
-            f"guardrails policy {policy!r}: phone_regions: {region!r} is not a region code ({hint})"
-        )
+        problem = phone_region_problem(region)
+        if problem is not None:
+            raise ConfigError(f"guardrails policy {policy!r}: {problem}")
 
 
 def _digits(s: str) -> int:
@@ -295,7 +288,7 @@ class PIIDetector(RuleCheck):
         numbers: list[tuple[int, int, int]] = []  # start, end, digit count
         for start, end in runs:
             run = text[start:end]
-            n = len(run) - sum(map(run.count, " -().+/"))
+            n = _digits(run)
             numbers.append((start, end, n))
             if "iban" in types and start >= 2 and text[start - 2 : start].isalpha():
                 for span in _iban_spans(text, start - 2):

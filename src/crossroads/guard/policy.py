@@ -2,6 +2,7 @@
 
 Only pydantic and the standard library are imported here: ``crossroads.config`` imports
 this module, and the checks themselves (``crossroads.guard.*``) import the config.
+(``phonenumbers`` is imported when a config with a ``pii`` check is validated.)
 
     guardrails:
       policies:
@@ -24,7 +25,8 @@ import hashlib
 import json
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "PII_TYPES",
@@ -42,6 +44,7 @@ __all__ = [
     "Policy",
     "SecretsCheck",
     "SizeCheck",
+    "phone_region_problem",
 ]
 
 Action = Literal["block", "redact", "flag"]
@@ -55,6 +58,20 @@ DEFAULT_PHONE_REGIONS = [
     "US", "GB", "DE", "FR", "ES", "IT", "NL", "PT", "BR", "CA", "AU", "IE", "CH", "AT",
     "BE", "MX", "IN", "PL", "SE",
 ]  # fmt: skip
+#: Codes people write for a region that ``phonenumbers`` knows by another (ISO 3166).
+PHONE_REGION_ALIASES = {"UK": "GB", "EL": "GR"}
+
+
+def phone_region_problem(region: str) -> str | None:
+    """Why ``region`` (upper case) is not a region code ``phonenumbers`` knows; None
+    when it is. ``phonenumbers`` is imported only here, when a config is checked."""
+    import phonenumbers
+
+    if region in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    alias = PHONE_REGION_ALIASES.get(region)
+    hint = f"use {alias}" if alias else "use a two-letter ISO 3166 code such as US or GB"
+    return f"phone_regions: {region!r} is not a region code ({hint})"
 
 
 class _Check(BaseModel):
@@ -87,6 +104,19 @@ class PIICheck(_Check):
     #: Input only: put the originals back into the answer (reversible pseudonymisation).
     restore: bool = False
     phone_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_PHONE_REGIONS))
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: list[str], info: ValidationInfo) -> list[str]:
+        """Refuse an unknown region code when the config is read (as the detector would
+        when the policy is first used), if phone numbers are checked at all."""
+        if "phone" not in info.data.get("types", PII_TYPES):
+            return regions
+        for region in regions:
+            problem = phone_region_problem(region.upper())
+            if problem is not None:
+                raise PydanticCustomError("phone_region", "{problem}", {"problem": problem})
+        return regions
 
 
 class SecretsCheck(_Check):

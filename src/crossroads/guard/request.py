@@ -174,12 +174,23 @@ class RequestGuard:
             rules = [r for r in self.plan.input_rules if role in r.roles]
             self._sizes(self.plan.input_sizes, "input", len(text), 1)
         else:
-            rules = list(self.plan.output_rules) + self._canary_rules()
+            rules = self.output_rules()
             self._sizes(self.plan.output_sizes, "output", len(text), 1)
-        new, blocks = self.apply(text, self.scan(text, rules), stage)
-        if blocks:
-            raise self.refuse(stage, blocks)
-        return self.vault.restore(new) if stage == "output" else new
+        return self._checker(rules, stage)(text)
+
+    def _checker(self, rules: list[RuleCheck], stage: str) -> Callable[[str], str]:
+        """Apply ``rules`` to one piece of text: redactions made (and, on output,
+        placeholders restored); raises GuardBlockedError on a block."""
+
+        def check(text: str) -> str:
+            if not text:
+                return text
+            new, blocks = self.apply(text, self.scan(text, rules), stage)
+            if blocks:
+                raise self.refuse(stage, blocks)
+            return self.vault.restore(new) if stage == "output" else new
+
+        return check
 
     def _sizes(self, limits: list[SizeLimit], stage: str, chars: int, messages: int) -> None:
         for limit in limits:
@@ -215,7 +226,7 @@ class RequestGuard:
             role = _role(message)
             rules = [r for r in plan.input_rules if role in r.roles]
             if rules:
-                message = _map_text(message, self._input_checker(rules))
+                message = _map_text(message, self._checker(rules, "input"))
             out.append(message)
         self._conversation = out
         for judge in plan.input_judges:
@@ -237,17 +248,6 @@ class RequestGuard:
             if problem is not None:
                 raise BadRequestError(invalid_response_format(problem))
         self.schema = schema
-
-    def _input_checker(self, rules: list[RuleCheck]) -> Callable[[str], str]:
-        def check(text: str) -> str:
-            if not text:
-                return text
-            new, blocks = self.apply(text, self.scan(text, rules), "input")
-            if blocks:
-                raise self.refuse("input", blocks)
-            return new
-
-        return check
 
     def _plant_canary(self, messages: list[Message]) -> list[Message]:
         """Add a fresh canary token to the system prompt (there is nothing to leak
@@ -271,13 +271,7 @@ class RequestGuard:
         try:
             verdict = await judge.verdict(messages, stage)
         except JudgeError as exc:
-            if judge.fail == "closed":
-                self.note("judge", "block", stage, "judge_error", judge.policy, error=exc.message)
-                raise self.refusal(
-                    stage, "judge", judge.policy, ["judge_error"],
-                    f"{exc.message}, and the policy fails closed. Try again later.",
-                ) from exc  # fmt: skip
-            self.note("judge", "allow", stage, "judge_error", judge.policy, error=exc.message)
+            self._judge_failed(judge, stage, exc.message, cause=exc)
             return
         if not verdict.unsafe:
             return
@@ -289,6 +283,19 @@ class RequestGuard:
                 stage, "judge", judge.policy, categories, judge.explain(categories, stage)
             )
 
+    def _judge_failed(
+        self, judge: Judge, stage: str, error: str, *, cause: BaseException | None = None
+    ) -> None:
+        """A judge that could not give a verdict: noted; raises GuardBlockedError when
+        its policy fails closed."""
+        if judge.fail == "closed":
+            self.note("judge", "block", stage, "judge_error", judge.policy, error=error)
+            raise self.refusal(
+                stage, "judge", judge.policy, ["judge_error"],
+                f"{error}, and the policy fails closed. Try again later.",
+            ) from cause  # fmt: skip
+        self.note("judge", "allow", stage, "judge_error", judge.policy, error=error)
+
     # -- output --------------------------------------------------------------------------------
     def output_rules(self) -> list[RuleCheck]:
         return list(self.plan.output_rules) + self._canary_rules()
@@ -299,16 +306,7 @@ class RequestGuard:
         plan = self.plan
         if not plan.active:
             return response
-        rules = self.output_rules()
-
-        def piece(text: str) -> str:
-            if not text:
-                return text
-            new, blocks = self.apply(text, self.scan(text, rules), "output")
-            if blocks:
-                raise self.refuse("output", blocks)
-            return self.vault.restore(new)
-
+        piece = self._checker(self.output_rules(), "output")
         choices = []
         for choice in response.choices:
             message = choice.message
@@ -326,6 +324,15 @@ class RequestGuard:
 
     async def check_answer(self, text: str, has_tool_calls: bool = False) -> None:
         """Whole-answer checks: JSON schema and the output judges."""
+        self._check_schemas(text, has_tool_calls)
+        if self.plan.output_judges:
+            answer: list[Message] = [*self._conversation, AssistantMessage(content=text)]
+            for judge in self.plan.output_judges:
+                await self._judge(judge, answer, "output")
+
+    def _check_schemas(self, text: str, has_tool_calls: bool = False) -> None:
+        """The ``json_schema`` checks on a whole answer (synchronous: streams run them
+        too); raises GuardBlockedError on a block."""
         for schema in self.plan.schemas:
             if has_tool_calls and not text:
                 continue
@@ -340,10 +347,6 @@ class RequestGuard:
                     f"the answer is not valid JSON for the required schema ({where}). "
                     "Try again, or relax the schema.",
                 )  # fmt: skip
-        if self.plan.output_judges:
-            answer: list[Message] = [*self._conversation, AssistantMessage(content=text)]
-            for judge in self.plan.output_judges:
-                await self._judge(judge, answer, "output")
 
     def stream_filter(self) -> StreamFilter:
         """A filter for a streamed answer (see :class:`~crossroads.guard.stream.StreamFilter`)."""

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .findings import Finding, RuleCheck, fixed_tail, word_tail
+from .findings import STRIP_INVISIBLE, Finding, RuleCheck, fixed_tail, word_tail
 from .phrases import Slot, tokens_of
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 CANARY_PREFIX = "crossroads-canary-"
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
 
 def new_canary() -> str:
@@ -43,7 +42,6 @@ class CanaryDetector(RuleCheck):
 
     def __init__(self, action: str, policy: str, tokens: list[str]) -> None:
         super().__init__(action, policy)
-        self.tokens = tokens
         needles = {t.lower() for t in tokens}
         needles |= {t[len(CANARY_PREFIX) :] for t in needles if t.startswith(CANARY_PREFIX)}
         self._needles = sorted(needles, key=len, reverse=True)
@@ -53,7 +51,7 @@ class CanaryDetector(RuleCheck):
             return []
         lowered = text.lower()
         if not lowered.isascii():
-            lowered = lowered.translate(_INVISIBLE)
+            lowered = lowered.translate(STRIP_INVISIBLE)
             if len(lowered) != len(text):  # offsets no longer line up: report the whole text
                 hit = any(n in lowered for n in self._needles)
                 return [Finding(0, len(text), "canary")] if hit else []
@@ -76,7 +74,7 @@ class CanaryDetector(RuleCheck):
     def quiet(self, segment: str) -> bool:
         lowered = segment.lower()
         if not lowered.isascii():
-            lowered = lowered.translate(_INVISIBLE)
+            lowered = lowered.translate(STRIP_INVISIBLE)
         return not any(n in lowered for n in self._needles)
 
     def explain(self, categories: list[str], stage: str) -> str:
@@ -89,7 +87,7 @@ class CanaryDetector(RuleCheck):
 def _fold(text: str) -> str:
     if text.isascii():
         return text.lower()
-    return unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).lower()
+    return unicodedata.normalize("NFKC", text.translate(STRIP_INVISIBLE)).lower()
 
 
 class BannedDetector(RuleCheck):

@@ -265,8 +265,7 @@ class SecretDetector(RuleCheck):
 _SPACED = frozenset({"private_key", "aws_secret_access_key", "bearer_token", "password_assignment"})
 _MIN_TOKEN = 16
 _TOKEN_HINTS = tuple({h for r in _RULES if r.category not in _SPACED for h in r.hints})
-_SPACED_HINTS = frozenset(h for r in _RULES if r.category in _SPACED for h in r.hints)
-_SPACED_HINTS = frozenset(h.lower() for h in _SPACED_HINTS)
+_SPACED_HINTS = frozenset(h.lower() for r in _RULES if r.category in _SPACED for h in r.hints)
 
 
 def _long_tokens(text: str) -> list[tuple[int, str]]:

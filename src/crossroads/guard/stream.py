@@ -34,11 +34,13 @@ CONTEXT_CHARS = 64
 
 
 class _Blocked(Exception):
-    """A check blocked; ``hits`` are its findings (empty when the refusal is recorded)."""
+    """A check blocked; ``hits`` are its findings (empty when the refusal is recorded,
+    and then ``error`` is that refusal)."""
 
-    def __init__(self, hits: list[Hit]) -> None:
+    def __init__(self, hits: list[Hit], error: GuardBlockedError | None = None) -> None:
         super().__init__("blocked")
         self.hits = hits
+        self.error = error
 
 
 class _Lane:
@@ -123,7 +125,8 @@ class _Lane:
 class StreamFilter:
     """Feed every chunk of a streamed answer to :meth:`feed` and send what it returns; at
     the end call :meth:`afinish` (or :meth:`finish` in synchronous code) before the usage
-    chunk. ``blocked`` is set when a check stopped the stream."""
+    chunk. ``blocked`` is set when a check stopped the stream, and ``error`` is then its
+    refusal (the message a complete answer would have been refused with)."""
 
     def __init__(self, guard: RequestGuard) -> None:
         self.guard = guard
@@ -143,6 +146,7 @@ class StreamFilter:
         self._over: set[tuple[str, str, int]] = set()
         self._stopped = False
         self._finished = False
+        self.error: GuardBlockedError | None = None
 
     @property
     def rules(self) -> list[RuleCheck]:
@@ -154,10 +158,6 @@ class StreamFilter:
     @property
     def blocked(self) -> bool:
         return self._stopped
-
-    @property
-    def active(self) -> bool:
-        return self.guard.plan.active
 
     # -- lanes ------------------------------------------------------------------------------------
     def _lane(self, index: int, field: str, sub: int = 0) -> _Lane:
@@ -184,11 +184,10 @@ class StreamFilter:
                 self._over.add((limit.policy, category, index))
                 self.guard.note("size", limit.action, "output", category, limit.policy)
                 if limit.action == "block":
-                    self.guard.refusal(
+                    raise _Blocked([], self.guard.refusal(
                         "output", "size", limit.policy, [category],
                         limit.explain(category, "output", total, 1),
-                    )  # fmt: skip
-                    raise _Blocked([])
+                    ))  # fmt: skip
 
     # -- chunks -----------------------------------------------------------------------------------
     def _chunk(self, choices: list[ChunkChoice], like: ChatChunk | None = None) -> ChatChunk:
@@ -203,8 +202,11 @@ class StreamFilter:
         )
 
     def _stop(self, blocked: _Blocked | None = None) -> list[ChatChunk]:
-        if blocked is not None and blocked.hits and self.guard.blocked is None:
-            self.guard.refuse("output", blocked.hits)
+        if blocked is not None:
+            if blocked.hits and self.guard.blocked is None:
+                self.error = self.guard.refuse("output", blocked.hits)
+            elif blocked.error is not None:
+                self.error = blocked.error
         self._stopped = True
         self._lanes.clear()
         if self._template is None:
@@ -311,8 +313,8 @@ class StreamFilter:
                 text = self._held_text(i)
                 try:
                     await self.guard.check_answer(text, self._has_calls(i))
-                except GuardBlockedError:
-                    raise _Blocked([]) from None
+                except GuardBlockedError as exc:
+                    raise _Blocked([], exc) from None
         except _Blocked as blocked:
             return self._stop(blocked)
         return self._close()
@@ -355,20 +357,9 @@ class StreamFilter:
     def _sync_answer_checks(self, text: str, has_calls: bool) -> None:
         """Schema checks; output judges cannot run synchronously and count as failed."""
         guard = self.guard
-        for schema in guard.plan.schemas:
-            if has_calls and not text:
-                continue
-            problem = schema.check(text, guard.schema)
-            if problem is None:
-                continue
-            guard.note("json_schema", schema.action, "output", problem[0], schema.policy)
-            if schema.action == "block":
-                guard.refusal("output", "json_schema", schema.policy, [problem[0]], problem[1])
-                raise _Blocked([])
-        for judge in guard.plan.output_judges:
-            error = "not run: synchronous finish()"
-            if judge.fail == "closed":
-                guard.note("judge", "block", "output", "judge_error", judge.policy, error=error)
-                guard.refusal("output", "judge", judge.policy, ["judge_error"], error)
-                raise _Blocked([])
-            guard.note("judge", "allow", "output", "judge_error", judge.policy, error=error)
+        try:
+            guard._check_schemas(text, has_calls)
+            for judge in guard.plan.output_judges:
+                guard._judge_failed(judge, "output", "not run: synchronous finish()")
+        except GuardBlockedError as exc:
+            raise _Blocked([], exc) from None

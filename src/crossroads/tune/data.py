@@ -14,7 +14,7 @@ context) is a :class:`TrainingDataError` naming ``file:line``.
 
 Tokenisation renders each conversation the way the transformers backend renders a
 request: the tokenizer's chat template when it has one, else the plain ``User:`` /
-``Assistant:`` template of :func:`crossroads.backends._local.plain_prompt` followed by EOS.
+``Assistant:`` template of :func:`crossroads.backends._local.plain_text` followed by EOS.
 Only assistant turns are learned: every other token is labelled ``-100`` (ignored by the
 loss). Prompt parts are tokenised as the backend tokenises a prompt, so the model trains
 on the very token sequences it will see when it is served.
@@ -46,7 +46,6 @@ __all__ = [
 
 IGNORE_INDEX = -100
 _ROLES = ("system", "user", "assistant")
-_LABELS = {"system": "System", "user": "User", "assistant": "Assistant"}
 
 
 class TrainingDataError(ConfigError):
@@ -221,11 +220,9 @@ def _renderer(tokenizer: Any) -> tuple[Callable[[list[dict[str, str]], bool], st
 
         return chat, True
 
-    def plain(messages: list[dict[str, str]], generation: bool) -> str:
-        turns = [f"{_LABELS[m['role']]}: {m['content']}" for m in messages]
-        return "\n\n".join([*turns, "Assistant:"] if generation else turns)
+    from ..backends._local import plain_text
 
-    return plain, False
+    return plain_text, False
 
 
 def _tokenize_one(

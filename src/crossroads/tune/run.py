@@ -405,7 +405,6 @@ def build_card(
     """The card dict (``card.json``; :func:`crossroads.tune.card.render_card` draws it)."""
     train = result.as_dict()
     train.pop("history")
-    train.pop("extra")
     return {
         "model": tuned.full_name,
         "created_at": tuned.created_at,

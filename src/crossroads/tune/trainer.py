@@ -103,7 +103,6 @@ class TrainResult:
     train_seconds: float
     device: str
     peak_memory_bytes: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tokens_per_s(self) -> float | None:
