@@ -112,6 +112,23 @@ def gateway_thread(config_text: str) -> Iterator[RunningGateway]:
         running.stop()
 
 
+@contextmanager
+def gateway_in_home(config_text: str, home: Path) -> Iterator[RunningGateway]:
+    """:func:`gateway_thread` with ``CROSSROADS_HOME`` (and so its SQLite database) in
+    ``home``; ``database_url`` is set so tests can read the ledger and audit log."""
+    previous = os.environ.get("CROSSROADS_HOME")
+    os.environ["CROSSROADS_HOME"] = str(home)
+    try:
+        with gateway_thread(config_text) as running:
+            running.database_url = f"sqlite:///{home / 'crossroads.db'}"
+            yield running
+    finally:
+        if previous is None:
+            os.environ.pop("CROSSROADS_HOME", None)
+        else:
+            os.environ["CROSSROADS_HOME"] = previous
+
+
 def start_process(config_path: Path, log_path: Path, *, port: int | None = None,
                   env: dict[str, str] | None = None) -> RunningGateway:
     """``crossroads serve`` as a separate process (for kill -9, SIGTERM, many workers)."""

@@ -18,7 +18,7 @@ from crossroads.store import open_database
 
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import Reply
-from .gateway_harness import RunningGateway, gateway_thread
+from .gateway_harness import RunningGateway, gateway_in_home
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "ann.lee@example.com"
@@ -65,14 +65,10 @@ def upstream() -> Iterator[OpenAIFake]:
 
 @pytest.fixture(scope="module")
 def gw(upstream: OpenAIFake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    mp = pytest.MonkeyPatch()
     home = tmp_path_factory.mktemp("guard-home")
-    mp.setenv("CROSSROADS_HOME", str(home))
-    with gateway_thread(CONFIG.format(url=upstream.url)) as running:
-        running.database_url = f"sqlite:///{home / 'crossroads.db'}"
+    with gateway_in_home(CONFIG.format(url=upstream.url), home) as running:
         running.create_key("guarded")
         yield running
-    mp.undo()
 
 
 def _openai_stream_text(gw: RunningGateway) -> str:

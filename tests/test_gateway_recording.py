@@ -14,7 +14,7 @@ from crossroads.store import open_database, usage_ledger
 
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import Reply
-from .gateway_harness import RunningGateway, gateway_thread
+from .gateway_harness import RunningGateway, gateway_in_home
 
 FAKE_KEY = "sk-proj-" + "T3BlbkFJq8Zr2Lx9Wm4Nc7Vb1Hd6Ks0Pe5Gy" * 2
 
@@ -46,14 +46,10 @@ def upstream() -> Iterator[OpenAIFake]:
 
 @pytest.fixture(scope="module")
 def gw(upstream: OpenAIFake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    mp = pytest.MonkeyPatch()
     home = tmp_path_factory.mktemp("recording-home")
-    mp.setenv("CROSSROADS_HOME", str(home))
-    with gateway_thread(CONFIG.format(url=upstream.url)) as running:
-        running.database_url = f"sqlite:///{home / 'crossroads.db'}"
+    with gateway_in_home(CONFIG.format(url=upstream.url), home) as running:
         running.create_key("rec", budget_usd=10)
         yield running
-    mp.undo()
 
 
 def _row(gw: RunningGateway, request_id: str) -> dict[str, object]:
