@@ -34,7 +34,6 @@ from crossroads.client import AsyncClient  # noqa: E402
 from crossroads.config import parse_config  # noqa: E402
 from crossroads.evals.runner import Runner, RunOptions  # noqa: E402
 from crossroads.evals.suite import load_suite  # noqa: E402
-from crossroads.routing import ReplicaPool  # noqa: E402
 from crossroads.store import open_database  # noqa: E402
 
 LATENCY_S = 0.05
@@ -138,7 +137,7 @@ def peak_rss(items: int) -> tuple[float, float]:
         async def main() -> None:
             async with AsyncClient(config) as client:
                 deployment = client.deployment("fast")
-                client._pools["fast"] = ReplicaPool.of([InstantBackend(deployment)])
+                client.router.first("fast").backend = InstantBackend(deployment)
                 await Runner(
                     client, db, suite, RunOptions(models=("fast",), concurrency=32, use_cache=False)
                 ).run()

@@ -21,6 +21,7 @@ from crossroads.errors import (
     RateLimitError,
     UpstreamUnavailableError,
 )
+from crossroads.routing import Router
 from crossroads.types import ChatChunk, ChatRequest
 
 from .fakes.anthropic_fake import INVALID_KEY, AnthropicFake
@@ -460,29 +461,40 @@ async def test_backend_missing_key(anthropic_fake: AnthropicFake) -> None:
         await backend.aclose()
 
 
-async def test_backend_retries_429(
+async def test_backend_makes_one_attempt(
     backend: AnthropicBackend, anthropic_fake: AnthropicFake
 ) -> None:
     anthropic_fake.script(Reply.error(429, "slow down", retry_after="0"), Reply(text="ok"))
-    response = await backend.complete(chat())
+    with pytest.raises(RateLimitError) as info:
+        await backend.complete(chat())
+    assert info.value.retry_after == 0
+    assert len(anthropic_fake.requests) == 1, "retries are the router's"
+
+
+async def test_router_retries_429(backend: AnthropicBackend, anthropic_fake: AnthropicFake) -> None:
+    anthropic_fake.script(Reply.error(429, "slow down", retry_after="0"), Reply(text="ok"))
+    response, _, attempts = await Router.over(chat().model, [backend]).complete(chat())
     assert response.text == "ok"
+    assert attempts == 2
     assert len(anthropic_fake.requests) == 2
 
 
-async def test_backend_retries_529_stream(
+async def test_router_retries_529_stream(
     backend: AnthropicBackend, anthropic_fake: AnthropicFake
 ) -> None:
     anthropic_fake.script(Reply.error(529, "Overloaded", retry_after="0"), Reply(text="ok"))
-    assert text_of(await collect(backend, chat())) == "ok"
+    opened = await Router.over(chat().model, [backend]).open_stream(chat())
+    chunks = [opened.first, *[c async for c in opened.rest]]
+    assert text_of(chunks) == "ok"
     assert len(anthropic_fake.requests) == 2
 
 
-async def test_backend_no_retry_on_400(
+async def test_router_no_retry_on_400(
     backend: AnthropicBackend, anthropic_fake: AnthropicFake
 ) -> None:
     anthropic_fake.script(Reply.error(400, "bad"), Reply(text="never"))
     with pytest.raises(BadRequestError):
-        await backend.complete(chat())
+        await Router.over(chat().model, [backend]).complete(chat())
     assert len(anthropic_fake.requests) == 1
 
 

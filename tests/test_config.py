@@ -8,6 +8,7 @@ import pytest
 
 from crossroads import Client, errors
 from crossroads.config import find_config_path, load_config, parse_config
+from crossroads.errors import ConfigDeprecationWarning, ConfigError
 from crossroads.routing import resolve
 
 GOOD = """\
@@ -153,3 +154,52 @@ def test_crossroads_home_relocates_config(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "crossroads.yaml").write_text(GOOD)
     monkeypatch.chdir(tmp_path.parent)
     assert load_config().path == tmp_path / "crossroads.yaml"
+
+
+# -- routes moved from gateway: to the top level (one release of overlap) ---------------
+
+_OLD_ROUTES = """\
+models: []
+gateway:
+  cooldown_s: 5
+  routes:
+    - name: chat
+      deployments: [{model: local/smollm2}]
+"""
+
+
+def test_routes_under_gateway_still_work_with_a_message_naming_the_new_place() -> None:
+    with pytest.warns(ConfigDeprecationWarning) as caught:
+        config = parse_config(_OLD_ROUTES, "old.yaml")
+    messages = [str(w.message) for w in caught]
+    assert any("gateway.routes" in m and "`routes`" in m for m in messages), messages
+    assert any("gateway.cooldown_s" in m and "`routing.cooldown_s`" in m for m in messages)
+    assert [r.name for r in config.routes] == ["chat"]
+    assert config.routing.cooldown_s == 5
+
+
+def test_routes_in_both_places_is_an_error() -> None:
+    text = _OLD_ROUTES + "routes:\n  - name: other\n    deployments: [{model: a}]\n"
+    with pytest.raises(ConfigError, match="keep only routes"):
+        parse_config(text, "both.yaml")
+
+
+def test_a_bad_route_under_gateway_names_its_line() -> None:
+    text = "gateway:\n  routes:\n    - name: x\n      strategy: fastest\n"
+    with pytest.raises(ConfigError, match=r"bad\.yaml:4: routes\.0\.strategy"):
+        parse_config(text, "bad.yaml")
+
+
+def test_top_level_routes_need_no_message(recwarn: pytest.WarningsRecorder) -> None:
+    config = parse_config("routes:\n  - name: chat\n    deployments: [{model: a}]\n")
+    assert config.route("chat") is not None and config.route("other") is None
+    assert not [w for w in recwarn if issubclass(w.category, ConfigDeprecationWarning)]
+
+
+def test_route_names_are_unique() -> None:
+    text = (
+        "routes:\n  - {name: r, deployments: [{model: a}]}\n"
+        "  - {name: r, deployments: [{model: b}]}\n"
+    )
+    with pytest.raises(ConfigError, match="route names used twice: r"):
+        parse_config(text)

@@ -150,12 +150,24 @@ def test_temperature_zero_is_cached_and_marked(
 
 
 def test_rate_limits_are_honoured(setup: Path, fakes: tuple[OpenAIFake, OpenAIFake]) -> None:
-    fakes[0].script(*[Reply.error(429, "slow down", retry_after="0") for _ in range(5)])
+    # `max_retries: 3` in the config: the router tries a call up to four times.
+    fakes[0].script(*[Reply.error(429, "slow down", retry_after="0") for _ in range(3)])
     run_id = run(setup, models=("strong",), concurrency=1, use_cache=False)
     data = load(setup, run_id)
     assert all(r["error"] is None for r in data["results"])
     assert data["summary"]["models"]["strong"]["mean"] == 1.0
-    assert len(fakes[0].requests) == 12 + 5
+    assert len(fakes[0].requests) == 12 + 3
+
+
+def test_rate_limits_past_the_retries_are_recorded_not_fatal(
+    setup: Path, fakes: tuple[OpenAIFake, OpenAIFake]
+) -> None:
+    fakes[0].script(*[Reply.error(429, "slow down", retry_after="0") for _ in range(4)])
+    run_id = run(setup, models=("strong",), concurrency=1, use_cache=False)
+    data = load(setup, run_id)
+    errors = [r for r in data["results"] if r["error"]]
+    assert len(errors) == 1 and "RateLimitError" in errors[0]["error"]
+    assert len(fakes[0].requests) == 4 + 11
 
 
 def test_upstream_errors_are_recorded_not_fatal(

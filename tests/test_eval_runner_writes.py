@@ -18,7 +18,6 @@ from crossroads.config import parse_config
 from crossroads.evals import runner as runner_module
 from crossroads.evals.runner import Runner, RunOptions
 from crossroads.evals.suite import parse_suite
-from crossroads.routing import ReplicaPool
 from crossroads.store import open_database, results
 from crossroads.streaming import StreamAccumulator
 from crossroads.types import (
@@ -120,7 +119,7 @@ def test_one_write_at_a_time_and_every_row_written(
     async def main() -> tuple[str, dict[str, tuple[str, str | None]]]:
         async with AsyncClient(config) as client:
             backend = InstantBackend(client.deployment("fast"), _numbered_answer)
-            client._pools["fast"] = ReplicaPool.of([backend])
+            client.router.first("fast").backend = backend
             options = RunOptions(models=("fast",), concurrency=32, use_cache=False)
             run_id = await Runner(client, db, suite, options).run()
             return run_id, await _expected(backend, suite)

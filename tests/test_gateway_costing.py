@@ -9,7 +9,7 @@ import pytest
 
 from crossroads.backends.base import Backend, Deployment, Prices
 from crossroads.gateway.costing import price_of, reserve_usd
-from crossroads.gateway.router import Target
+from crossroads.routing import Target
 from crossroads.types import Usage
 
 

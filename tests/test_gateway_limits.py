@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from crossroads.config.gateway import GatewaySettings
 from crossroads.errors import ConfigError
 from crossroads.gateway.keys import KeyRecord
 from crossroads.gateway.limits import (
@@ -30,7 +31,6 @@ from crossroads.gateway.limits import (
     RedisLimiter,
     make_limiter,
 )
-from crossroads.gateway.settings import GatewaySettings
 
 MakeLimiter = Callable[[Mapping[str, float] | None], Limiter]
 

@@ -183,7 +183,7 @@ def test_two_replicas_share_one_budget(
 
 def test_startup_names_a_bad_config(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("gateway:\n  routes:\n    - name: x\n      strategy: fastest\n")
+    bad.write_text("models: []\nroutes:\n  - name: x\n    strategy: fastest\n")
     with pytest.raises(RuntimeError):
         start_process(bad, tmp_path / "bad.log")
     log = (tmp_path / "bad.log").read_text()

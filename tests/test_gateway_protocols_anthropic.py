@@ -580,7 +580,7 @@ ERRORS: list[tuple[BaseException, int, type[anthropic.APIStatusError], str]] = [
         "overloaded_error",
     ),
     (
-        errors.TimeoutError("slow", vendor="google"),
+        errors.UpstreamTimeoutError("slow", vendor="google"),
         504,
         anthropic.InternalServerError,
         "timeout_error",

@@ -444,7 +444,7 @@ ERRORS: list[tuple[BaseException, int, type[openai.APIStatusError], str, str | N
         None,
     ),
     (
-        errors.TimeoutError("slow", vendor="openai"),
+        errors.UpstreamTimeoutError("slow", vendor="openai"),
         504,
         openai.InternalServerError,
         "server_error",

@@ -84,8 +84,8 @@ def test_fallback_survives_a_flaky_primary(primary: OpenAIFake, secondary: OpenA
     secondary.responder = lambda _: Reply("secondary")
     config = (
         "models:\n" + _model("a", primary.url, timeout=0.5) + _model("b", secondary.url)
-        + "gateway:\n  cooldown_s: 0.05\n  routes:\n    - name: m\n      strategy: fallback\n"
-        "      deployments: [{model: a}, {model: b}]\n"
+        + "routing:\n  cooldown_s: 0.05\nroutes:\n  - name: m\n    strategy: fallback\n"
+        "    deployments: [{model: a}, {model: b}]\n"
     )
     with gateway_thread(config) as gw:
         key = gw.create_key("load")
@@ -104,7 +104,7 @@ def test_no_retry_or_fallback_on_client_errors(
     primary.responder = lambda _: Reply.error(status, "no")
     config = (
         "models:\n" + _model("a", primary.url) + _model("b", secondary.url)
-        + "gateway:\n  routes:\n    - name: m\n      deployments: [{model: a}, {model: b}]\n"
+        + "routes:\n  - name: m\n    deployments: [{model: a}, {model: b}]\n"
     )
     with gateway_thread(config) as gw:
         key = gw.create_key("k")

@@ -33,7 +33,6 @@ def _config(fakes: dict[str, FakeServer], extra: str = "") -> str:
             f"    model: {_VENDOR_MODEL[vendor]}",
             f"    base_url: {base_url(vendor, fakes[vendor])}",
             "    api_key: ${TEST_VENDOR_KEY}",
-            "    max_retries: 0",
             "    timeout: 10",
         ]
     lines += [
@@ -45,6 +44,7 @@ def _config(fakes: dict[str, FakeServer], extra: str = "") -> str:
         "gateway:",
         "  master_key: ${CROSSROADS_MASTER_KEY}",
         "  max_request_bytes: 200000",
+        "routing:",
         "  cooldown_s: 0",
     ]
     return "\n".join(lines) + "\n" + extra

@@ -22,6 +22,7 @@ from crossroads.errors import (
     RateLimitError,
     UpstreamUnavailableError,
 )
+from crossroads.routing import Router
 from crossroads.types import ChatChunk, ChatRequest
 
 from .fakes.google_fake import INVALID_KEY, THOUGHT_SIGNATURE, GoogleFake
@@ -421,17 +422,19 @@ async def test_rate_limit_carries_retry_after(google_fake: GoogleFake) -> None:
     assert info.value.retry_after == 5.0
 
 
-async def test_retry_on_429_then_success(backend: GoogleBackend, google_fake: GoogleFake) -> None:
+async def test_router_retries_429_then_success(
+    backend: GoogleBackend, google_fake: GoogleFake
+) -> None:
     google_fake.script(Reply.error(429, "slow down", retry_after="0"), Reply(text="made it"))
-    response = await backend.complete(ask())
+    response, _, _ = await Router.over(ask().model, [backend]).complete(ask())
     assert response.text == "made it"
     assert len(google_fake.requests) == 2
 
 
-async def test_no_retry_on_400(backend: GoogleBackend, google_fake: GoogleFake) -> None:
+async def test_router_no_retry_on_400(backend: GoogleBackend, google_fake: GoogleFake) -> None:
     google_fake.script(Reply.error(400, "bad"), Reply(text="never sent"))
     with pytest.raises(BadRequestError):
-        await backend.complete(ask())
+        await Router.over(ask().model, [backend]).complete(ask())
     assert len(google_fake.requests) == 1
 
 

@@ -24,7 +24,7 @@ from crossroads.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
-    TimeoutError,
+    UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
 from crossroads.types import ChatRequest
@@ -654,5 +654,6 @@ def test_rate_limit_retry_after(
 
 def test_timeout_status_maps_to_timeout() -> None:
     assert isinstance(
-        error_from_gemini(408, gerror(408, "DEADLINE_EXCEEDED"), httpx.Headers()), TimeoutError
+        error_from_gemini(408, gerror(408, "DEADLINE_EXCEEDED"), httpx.Headers()),
+        UpstreamTimeoutError,
     )

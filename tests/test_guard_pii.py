@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from crossroads.config.guardrails import DEFAULT_PHONE_REGIONS, PII_TYPES
 from crossroads.guard.pii import PIIDetector, iban_valid, luhn_valid
-from crossroads.guard.policy import DEFAULT_PHONE_REGIONS, PII_TYPES
 
 DETECTOR = PIIDetector("redact", "test", types=PII_TYPES, phone_regions=DEFAULT_PHONE_REGIONS)
 

@@ -10,6 +10,8 @@ import pytest
 from crossroads import errors
 from crossroads.backends.base import Deployment
 from crossroads.backends.openai import OpenAIBackend
+from crossroads.config import RoutingSettings
+from crossroads.routing import Router
 from crossroads.types import ChatRequest
 
 from .fakes.openai_fake import OpenAIFake
@@ -98,9 +100,10 @@ async def test_key_and_model_are_sent(openai_fake: OpenAIFake) -> None:
 
 async def test_retry_after_beyond_budget_fails_fast(openai_fake: OpenAIFake) -> None:
     openai_fake.script(Reply.error(429, "wait long", retry_after="120"))
-    b = backend(openai_fake.url + "/v1", retry_budget_s=5.0)
+    b = backend(openai_fake.url + "/v1")
+    router = Router.over(REQUEST.model, [b], settings=RoutingSettings(retry_budget_s=5.0))
     with pytest.raises(errors.RateLimitError) as info:
-        await b.complete(REQUEST)
+        await router.complete(REQUEST)
     await b.aclose()
     assert info.value.retry_after == 120
     assert len(openai_fake.requests) == 1
@@ -109,17 +112,29 @@ async def test_retry_after_beyond_budget_fails_fast(openai_fake: OpenAIFake) -> 
 async def test_x_should_retry_false_is_honoured(openai_fake: OpenAIFake) -> None:
     openai_fake.script(Reply.error(429, "quota", x_should_retry="false"), Reply())
     b = backend(openai_fake.url + "/v1")
-    with pytest.raises(errors.RateLimitError):
-        await b.complete(REQUEST)
+    with pytest.raises(errors.RateLimitError) as info:
+        await Router.over(REQUEST.model, [b]).complete(REQUEST)
     await b.aclose()
+    assert info.value.should_retry is False
     assert len(openai_fake.requests) == 1
+
+
+async def test_x_should_retry_true_retries_a_400(openai_fake: OpenAIFake) -> None:
+    openai_fake.script(Reply.error(400, "try again", x_should_retry="true"), Reply())
+    b = backend(openai_fake.url + "/v1")
+    settings = RoutingSettings(backoff_initial_s=0.01)
+    router = Router.over(REQUEST.model, [b], settings=settings)
+    response, _, attempts = await router.complete(REQUEST)
+    await b.aclose()
+    assert response.text and attempts == 2
+    assert len(openai_fake.requests) == 2
 
 
 async def test_connection_refused_is_upstream_unavailable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    b = backend(f"http://127.0.0.1:{port}/v1", max_retries=1)
+    b = backend(f"http://127.0.0.1:{port}/v1")
     with pytest.raises(errors.UpstreamUnavailableError, match="cannot reach"):
         await b.complete(REQUEST)
     await b.aclose()

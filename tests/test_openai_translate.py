@@ -206,7 +206,7 @@ def test_error_payload_in_stream_raises() -> None:
         (401, {"error": {"message": "Incorrect API key"}}, errors.AuthenticationError),
         (403, {"error": {"message": "region"}}, errors.PermissionDeniedError),
         (404, {"error": {"message": "model not found"}}, errors.NotFoundError),
-        (408, {"error": "timeout"}, errors.TimeoutError),
+        (408, {"error": "timeout"}, errors.UpstreamTimeoutError),
         (422, "not json at all", errors.BadRequestError),
         (
             429,

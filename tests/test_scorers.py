@@ -444,7 +444,7 @@ async def test_semantic_similarity_real_model() -> None:
 
 def test_embed_shape_and_norm() -> None:
     _require_embeddings()
-    from crossroads.evals.scorers.semantic import EMBEDDING_DIM, embed
+    from crossroads.backends.embedding_model import EMBEDDING_DIM, embed
 
     vectors = embed(["one", "two", "three"])
     assert len(vectors) == 3 and all(len(v) == EMBEDDING_DIM for v in vectors)
@@ -453,7 +453,7 @@ def test_embed_shape_and_norm() -> None:
 
 
 def test_semantic_missing_dependencies(monkeypatch: pytest.MonkeyPatch) -> None:
-    from crossroads.evals.scorers import semantic
+    from crossroads.backends import embedding_model as semantic
 
     monkeypatch.setattr(semantic, "MODEL_PACKAGE", "crossroads_no_such_model_package")
     with pytest.raises(

@@ -123,10 +123,10 @@ def test_dead_replica_fails_over_and_is_cooled_down(server: OpenAIFake, tmp_path
         for _ in range(4):
             assert client.chat("llama", "hi").text == DEFAULT_TEXT
         chunks = list(client.stream_chat("llama", "hi"))
-        pool = client._async.pool("llama")
+        plan = client._async.router.plan("llama")
     assert chunks[-1].usage is not None
     assert len(server.requests) == 5
-    dead = pool.replicas[0]
+    dead = plan.targets[0]
     assert dead.down_until > 0, "the dead replica is cooled down"
 
 

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from crossroads.backends._http import RetryPolicy, SSEEvent, iter_sse, parse_retry_after
+from crossroads.backends._http import SSEEvent, iter_sse, parse_retry_after
+from crossroads.routing import RetryPolicy
 
 
 async def _lines(*lines: str) -> AsyncIterator[str]:

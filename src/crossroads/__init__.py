@@ -35,7 +35,8 @@ _EXPORTS = {
     "NotFoundError": "crossroads.errors",
     "PermissionDeniedError": "crossroads.errors",
     "RateLimitError": "crossroads.errors",
-    "TimeoutError": "crossroads.errors",
+    "TimeoutError": "crossroads.errors",  # old name of UpstreamTimeoutError (deprecated)
+    "UpstreamTimeoutError": "crossroads.errors",
     "UnknownModelError": "crossroads.errors",
     "UpstreamUnavailableError": "crossroads.errors",
 }
@@ -61,8 +62,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
-    "TimeoutError",
     "UnknownModelError",
+    "UpstreamTimeoutError",
     "UpstreamUnavailableError",
     "Usage",
     "__version__",
@@ -85,8 +86,8 @@ if TYPE_CHECKING:
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
-        TimeoutError,
         UnknownModelError,
+        UpstreamTimeoutError,
         UpstreamUnavailableError,
     )
     from .types import ChatChunk, ChatRequest, ChatResponse, Usage

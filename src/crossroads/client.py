@@ -21,16 +21,19 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import ValidationError
 
-from .backends.base import Backend, Deployment, load_backend
+from .backends.base import Backend, Deployment
 from .config import Config, load_config
-from .errors import (
-    BadRequestError,
-    ContextWindowExceededError,
-    TimeoutError,
-    UpstreamUnavailableError,
+from .errors import BadRequestError
+from .routing import Router, close_stream
+from .types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    Timings,
+    Usage,
+    estimate_prompt_tokens,
 )
-from .routing import ReplicaPool, resolve, resolve_all
-from .types import ChatChunk, ChatRequest, ChatResponse, Message, Timings, Usage, text_of
 
 if TYPE_CHECKING:
     from .guard import Guardrails, RequestGuard
@@ -38,18 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "Client", "MessagesInput", "estimate_prompt_tokens"]
 
 MessagesInput = str | Sequence[Message | dict[str, Any]]
-
-#: Failures after which another replica of the same model is tried.
-_FAILOVER = (UpstreamUnavailableError, TimeoutError)
-
-#: Characters per token in the pre-flight context check (OpenAI's rule of thumb).
-CHARS_PER_TOKEN = 4
-
-
-def estimate_prompt_tokens(request: ChatRequest) -> int:
-    """A rough prompt size in tokens, good enough to refuse a hopeless call for free."""
-    chars = sum(len(text_of(m.content)) for m in request.messages)
-    return chars // CHARS_PER_TOKEN + 4 * len(request.messages)
 
 
 def _as_messages(messages: MessagesInput) -> list[Any]:
@@ -59,7 +50,8 @@ def _as_messages(messages: MessagesInput) -> list[Any]:
 
 
 class AsyncClient:
-    """Chat with any configured or ``provider/model`` model; one backend per deployment."""
+    """Chat with any route, configured or ``provider/model`` model, through the same
+    :class:`~crossroads.routing.Router` as the gateway (same fallbacks and retries)."""
 
     def __init__(
         self,
@@ -69,28 +61,17 @@ class AsyncClient:
         check_context: bool = True,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
-        self._http = http
-        self._check_context = check_context
-        self._pools: dict[str, ReplicaPool] = {}
+        self.router = Router(self.config, http=http, check_context=check_context)
         self._guardrails: Guardrails | None = None
 
     def deployment(self, model: str) -> Deployment:
-        """What ``model`` resolves to (raises UnknownModelError, MissingKeyError)."""
-        return resolve(model, self.config)
-
-    def pool(self, model: str) -> ReplicaPool:
-        """The (cached) backends serving ``model``, one per replica."""
-        found = self._pools.get(model)
-        if found is None:
-            backends = [
-                load_backend(d.backend)(d, http=self._http) for d in resolve_all(model, self.config)
-            ]
-            found = self._pools[model] = ReplicaPool.of(backends)
-        return found
+        """The deployment ``model`` is tried on first (raises UnknownModelError,
+        MissingKeyError); a route's first deployment whose key is set."""
+        return self.router.first(model).deployment
 
     def backend(self, model: str) -> Backend:
-        """The backend of ``model``'s first replica."""
-        return self.pool(model).backends[0]
+        """The backend ``model`` is tried on first."""
+        return self.router.first(model).backend
 
     def _request(self, model: str, messages: MessagesInput, options: dict[str, Any]) -> ChatRequest:
         try:
@@ -98,19 +79,6 @@ class AsyncClient:
         except ValidationError as exc:
             raise BadRequestError(f"Invalid request: {exc}") from exc
         return request
-
-    def _check(self, backend: Backend, request: ChatRequest) -> None:
-        window = backend.deployment.context_window
-        if not (self._check_context and window):
-            return
-        estimate = estimate_prompt_tokens(request)
-        if estimate > window:
-            raise ContextWindowExceededError(
-                f"The prompt is about {estimate:,} tokens but {request.model} accepts "
-                f"{window:,}. Shorten the prompt or choose a model with a larger context "
-                "window (`crossroads models`).",
-                vendor="crossroads",
-            )
 
     async def chat(self, model: str, messages: MessagesInput, **options: Any) -> ChatResponse:
         """One complete answer; ``options`` are Chat Completions fields."""
@@ -167,25 +135,11 @@ class AsyncClient:
             await guard.record()
 
     async def _complete(self, request: ChatRequest) -> ChatResponse:
-        pool = self.pool(request.model)
-        replicas = pool.order()
-        for attempt, replica in enumerate(replicas):
-            self._check(replica.backend, request)
-            start = time.perf_counter()
-            replica.in_flight += 1
-            try:
-                response = await replica.backend.complete(request)
-            except _FAILOVER:
-                pool.mark_down(replica)
-                if attempt == len(replicas) - 1:
-                    raise
-                continue
-            finally:
-                replica.in_flight -= 1
-            total = time.perf_counter() - start
-            response.usage.timings = Timings(time_to_first_token_s=total, total_s=total)
-            return response
-        raise AssertionError("a pool always has a replica")
+        start = time.perf_counter()
+        response, _, _ = await self.router.complete(request)
+        total = time.perf_counter() - start
+        response.usage.timings = Timings(time_to_first_token_s=total, total_s=total)
+        return response
 
     def stream_chat(
         self, model: str, messages: MessagesInput, **options: Any
@@ -195,54 +149,41 @@ class AsyncClient:
         return self.stream(self._request(model, messages, options))
 
     async def _stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
-        """A replica that fails before its first chunk is cooled down and the next one is
-        tried."""
-        pool = self.pool(request.model)
-        replicas = pool.order()
-        for attempt, replica in enumerate(replicas):
-            self._check(replica.backend, request)
-            start = time.perf_counter()
-            first: float | None = None
-            held: ChatChunk | None = None
-            started = False
-            replica.in_flight += 1
-            try:
-                async for chunk in replica.backend.stream(request):
-                    started = True
-                    if first is None and any(
-                        c.delta.content or c.delta.tool_calls or c.delta.refusal
-                        for c in chunk.choices
-                    ):
-                        first = time.perf_counter() - start
-                    if chunk.usage is not None:
-                        # Hold usage back so timings can be attached when the stream ends.
-                        if held is not None:
-                            yield held
-                        held = chunk
-                        continue
+        """The router falls back until the first chunk; timings ride on the usage chunk."""
+        start = time.perf_counter()
+        opened = await self.router.open_stream(request)
+        first: float | None = None
+        held: ChatChunk | None = None
+        tokens = 0
+        try:
+            chunk: ChatChunk | None = opened.first
+            rest = opened.rest
+            while chunk is not None:
+                if first is None and any(
+                    c.delta.content or c.delta.tool_calls or c.delta.refusal for c in chunk.choices
+                ):
+                    first = time.perf_counter() - start
+                if chunk.usage is not None:
+                    # Hold usage back so timings can be attached when the stream ends.
+                    if held is not None:
+                        yield held
+                    held = chunk
+                    tokens = chunk.usage.total_tokens
+                elif chunk.choices or chunk.id != "chatcmpl-empty":
                     yield chunk
-            except _FAILOVER:
-                if started or attempt == len(replicas) - 1:
-                    raise
-                pool.mark_down(replica)
-                continue
-            finally:
-                replica.in_flight -= 1
-            usage = held.usage if held is not None and held.usage is not None else Usage()
-            usage.timings = Timings(
-                time_to_first_token_s=first, total_s=time.perf_counter() - start
-            )
-            yield held or ChatChunk(id="chatcmpl-usage", model=request.model, usage=usage)
-            return
+                chunk = await anext(rest, None)
+        finally:
+            opened.end(tokens)
+            await close_stream(opened.rest)
+        usage = held.usage if held is not None and held.usage is not None else Usage()
+        usage.timings = Timings(time_to_first_token_s=first, total_s=time.perf_counter() - start)
+        yield held or ChatChunk(id="chatcmpl-usage", model=request.model, usage=usage)
 
     async def aclose(self) -> None:
         if self._guardrails is not None:
             await self._guardrails.aclose()
             self._guardrails = None
-        for pool in self._pools.values():
-            for backend in pool.backends:
-                await backend.aclose()
-        self._pools.clear()
+        await self.router.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

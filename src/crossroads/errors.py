@@ -14,7 +14,12 @@
         ├── NotFoundError                404: model or endpoint does not exist
         ├── RateLimitError               429: slow down (``retry_after`` seconds)
         ├── UpstreamUnavailableError     5xx, 529 or connection failure
-        └── TimeoutError                 408 or no answer in time
+        └── UpstreamTimeoutError         408 or no answer in time
+
+``retry_after`` (seconds the upstream asked to wait) and ``should_retry`` (the
+upstream's ``x-should-retry`` verdict) ride on every :class:`APIError`, for the router's
+one retry policy. ``TimeoutError`` is the old name of :class:`UpstreamTimeoutError`,
+kept for one release (it shadowed Python's built-in).
 
 Vendor errors are converted at the backend boundary with ``raise ... from exc``; the
 gateway turns any of these into an OpenAI- or Anthropic-shaped body in one function.
@@ -22,12 +27,14 @@ gateway turns any of these into an OpenAI- or Anthropic-shaped body in one funct
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "ConfigDeprecationWarning",
     "ConfigError",
     "ContentFilteredError",
     "ContextWindowExceededError",
@@ -37,11 +44,16 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
-    "TimeoutError",
     "UnknownModelError",
+    "UpstreamTimeoutError",
     "UpstreamUnavailableError",
     "error_for_status",
 ]
+
+
+class ConfigDeprecationWarning(FutureWarning):
+    """A setting still works but has moved; the message says where to (shown by the CLI
+    as ``warning: …``)."""
 
 
 class CrossroadsError(Exception):
@@ -93,6 +105,8 @@ class APIError(CrossroadsError):
         request_id: str | None = None,
         code: str | None = None,
         body: Any = None,
+        retry_after: float | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         prefix = f"[{vendor}] " if vendor else ""
         super().__init__(prefix + message)
@@ -102,6 +116,10 @@ class APIError(CrossroadsError):
         self.request_id = request_id
         self.code = code
         self.body = body
+        #: Seconds the upstream asked to wait before a retry (``Retry-After``).
+        self.retry_after = retry_after
+        #: The upstream's own verdict (``x-should-retry``); None when it gave none.
+        self.should_retry = should_retry
 
 
 class BadRequestError(APIError):
@@ -136,9 +154,6 @@ class RateLimitError(APIError):
     status_code = 429
     error_type = "rate_limit_error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
 
 
 class UpstreamUnavailableError(APIError):
@@ -146,9 +161,21 @@ class UpstreamUnavailableError(APIError):
     error_type = "api_error"
 
 
-class TimeoutError(APIError):
+class UpstreamTimeoutError(APIError):
     status_code = 408
     error_type = "timeout_error"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TimeoutError":
+        warnings.warn(
+            "crossroads.errors.TimeoutError is renamed UpstreamTimeoutError (it shadowed "
+            "Python's built-in); the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return UpstreamTimeoutError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _CONTEXT_HINTS = (
@@ -194,7 +221,7 @@ def error_for_status(
     if status == 404:
         return NotFoundError(message, **kw)
     if status == 408:
-        return TimeoutError(message, **kw)
+        return UpstreamTimeoutError(message, retry_after=retry_after, **kw)
     if status == 429:
         return RateLimitError(message, retry_after=retry_after, **kw)
     if status >= 500:

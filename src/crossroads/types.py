@@ -41,6 +41,7 @@ __all__ = [
     "ToolMessage",
     "Usage",
     "UserMessage",
+    "estimate_prompt_tokens",
     "new_id",
     "now",
 ]
@@ -162,6 +163,16 @@ def text_of(content: str | list[Any] | None) -> str:
     if isinstance(content, str):
         return content
     return "".join(p.text for p in content if isinstance(p, TextPart))
+
+
+#: Characters per token in pre-flight estimates (OpenAI's rule of thumb).
+CHARS_PER_TOKEN = 4
+
+
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    """A rough prompt size in tokens, good enough to refuse a hopeless call for free."""
+    chars = sum(len(text_of(m.content)) for m in request.messages)
+    return chars // CHARS_PER_TOKEN + 4 * len(request.messages)
 
 
 # --- response format -----------------------------------------------------------------

@@ -1,21 +1,19 @@
-"""The thin transport shared by HTTP backends: pooled httpx client, retries, SSE.
+"""The thin transport shared by HTTP backends: pooled httpx client, error mapping, SSE.
 
-Retries follow the official SDKs: 408, 409, 429 and 5xx, plus connection errors and
-timeouts, with jittered exponential backoff; ``Retry-After`` / ``retry-after-ms`` and
-``x-should-retry`` are honoured; the total time spent waiting is capped. Other 4xx are
-never retried. A stream is retried only before its first byte has been read.
+A backend makes exactly one attempt per call: a failure is raised as the mapped
+:class:`~crossroads.errors.APIError` carrying the upstream's ``Retry-After`` /
+``retry-after-ms`` and ``x-should-retry`` hints, and :mod:`crossroads.routing` decides
+whether, where and when to try again.
 
 SSE parsing follows https://html.spec.whatwg.org/multipage/server-sent-events.html.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import email.utils
 import http.cookiejar
 import json
-import random
 import re
 import time
 import urllib.request
@@ -28,7 +26,7 @@ from typing import Any
 import httpx
 
 from .. import __version__
-from ..errors import APIError, TimeoutError, UpstreamUnavailableError
+from ..errors import APIError, UpstreamTimeoutError, UpstreamUnavailableError
 from ._fasthttp import FastTransport, fast_transport_enabled
 from ._fasthttp import _Body as FastBody
 from .base import Backend, Deployment
@@ -36,30 +34,13 @@ from .base import Backend, Deployment
 __all__ = [
     "HTTPBackend",
     "HTTPTransport",
-    "RetryPolicy",
     "SSEEvent",
     "decode_event",
     "iter_sse",
     "parse_retry_after",
 ]
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-
 ErrorMapper = Callable[[int, Any, httpx.Headers], APIError]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_retries: int = 2
-    initial_delay_s: float = 0.5
-    max_delay_s: float = 8.0
-    #: Cap on the total seconds slept across all retries of one call.
-    budget_s: float = 60.0
-
-    def backoff(self, attempt: int) -> float:
-        """Jittered exponential backoff for retry number ``attempt`` (0-based)."""
-        ceiling = min(self.max_delay_s, self.initial_delay_s * 2.0**attempt)
-        return ceiling * (0.5 + random.random() / 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +243,7 @@ class _CookieJar(http.cookiejar.CookieJar):
 
 
 class HTTPTransport:
-    """One pooled ``httpx.AsyncClient`` per backend, with retries and error mapping."""
+    """One pooled ``httpx.AsyncClient`` per backend, with error mapping (one try per call)."""
 
     def __init__(
         self,
@@ -273,14 +254,12 @@ class HTTPTransport:
         error_mapper: ErrorMapper,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
-        retry: RetryPolicy | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self.headers = headers
         self.error_mapper = error_mapper
-        self.retry = retry or RetryPolicy()
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._owns_client = client is None
         if client is None:
@@ -323,7 +302,9 @@ class HTTPTransport:
 
     def _network_error(self, exc: httpx.HTTPError) -> APIError:
         if isinstance(exc, httpx.TimeoutException):
-            return TimeoutError(f"no answer in time ({exc.__class__.__name__})", vendor=self.vendor)
+            return UpstreamTimeoutError(
+                f"no answer in time ({exc.__class__.__name__})", vendor=self.vendor
+            )
         return UpstreamUnavailableError(
             f"cannot reach {self.base_url}: {exc.__class__.__name__}: {exc}", vendor=self.vendor
         )
@@ -331,54 +312,35 @@ class HTTPTransport:
     async def _send(
         self, path: str, body: dict[str, Any], params: dict[str, str] | None, stream: bool
     ) -> httpx.Response:
-        """Send with retries; returns a response with a 2xx status (unread when streaming)."""
-        slept = 0.0
-        attempt = 0
-        while True:
-            error: APIError
-            delay_hint: float | None = None
-            retryable: bool
-            try:
-                if self._direct is not None and not params:
-                    response = await self._send_direct(path, body, stream)
-                else:
-                    request = self.client.build_request(
-                        "POST",
-                        self._parsed_url(path),
-                        json=body,
-                        params=params,
-                        headers=self.headers,
-                        timeout=self.timeout,
-                    )
-                    response = await self.client.send(request, stream=stream)
-            except httpx.HTTPError as exc:
-                error = self._network_error(exc)
-                error.__cause__ = exc
-                retryable = True
+        """Send once; returns a response with a 2xx status (unread when streaming), or
+        raises the mapped error carrying the upstream's retry hints (the router retries)."""
+        try:
+            if self._direct is not None and not params:
+                response = await self._send_direct(path, body, stream)
             else:
-                if response.is_success:
-                    return response
-                await response.aread()
-                error = self.error_mapper(
-                    response.status_code, _body_of(response), response.headers
+                request = self.client.build_request(
+                    "POST",
+                    self._parsed_url(path),
+                    json=body,
+                    params=params,
+                    headers=self.headers,
+                    timeout=self.timeout,
                 )
-                delay_hint = parse_retry_after(response.headers)
-                if delay_hint is None:  # some vendors put it in the body (Gemini RetryInfo)
-                    delay_hint = getattr(error, "retry_after", None)
-                should = response.headers.get("x-should-retry")
-                if should in ("true", "false"):
-                    retryable = should == "true"
-                else:
-                    retryable = response.status_code in RETRYABLE_STATUS
-                await response.aclose()
-            if not retryable or attempt >= self.retry.max_retries:
-                raise error
-            delay = delay_hint if delay_hint is not None else self.retry.backoff(attempt)
-            if slept + delay > self.retry.budget_s:
-                raise error
-            await asyncio.sleep(delay)
-            slept += delay
-            attempt += 1
+                response = await self.client.send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc) from exc
+        if response.is_success:
+            return response
+        await response.aread()
+        error = self.error_mapper(response.status_code, _body_of(response), response.headers)
+        hint = parse_retry_after(response.headers)
+        if hint is not None:  # else keep the vendor's body hint (Gemini RetryInfo)
+            error.retry_after = hint
+        should = response.headers.get("x-should-retry")
+        if should in ("true", "false"):
+            error.should_retry = should == "true"
+        await response.aclose()
+        raise error
 
     async def _send_direct(self, path: str, body: dict[str, Any], stream: bool) -> httpx.Response:
         """One POST straight through :class:`FastTransport` (what ``AsyncClient.send``
@@ -479,9 +441,6 @@ class HTTPBackend(Backend):
             error_mapper=self.map_error,
             timeout=deployment.timeout,
             connect_timeout=deployment.connect_timeout,
-            retry=RetryPolicy(
-                max_retries=deployment.max_retries, budget_s=deployment.retry_budget_s
-            ),
             client=http,
         )
 

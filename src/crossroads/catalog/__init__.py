@@ -461,7 +461,7 @@ def find_model(name: str) -> CatalogEntry | None:
     ``claude-sonnet-4-5``), and ``provider/name`` is tried as ``name`` within that provider.
     Nothing fuzzier: a typo returns None (use :func:`suggest` for close matches). A
     ``local/NAME`` made by ``crossroads tune`` is found too, as its base model's row
-    renamed (see :func:`crossroads.tune.registry.tuned_catalog_entry`).
+    renamed (through :mod:`crossroads.catalog.hooks`).
     """
     key = name.strip().lower()
     if not key:
@@ -470,10 +470,10 @@ def find_model(name: str) -> CatalogEntry | None:
         entry = _lookup(candidate)
         if entry is not None:
             return entry
-    if key.startswith("local/"):  # a model made by `crossroads tune`: its base's facts
-        from ..tune.registry import tuned_catalog_entry
+    if key.startswith("local/"):  # e.g. a model made by `crossroads tune`: its base's facts
+        from .hooks import local_catalog_entry
 
-        return tuned_catalog_entry(name.strip())
+        return local_catalog_entry(name.strip())
     return None
 
 

@@ -9,7 +9,7 @@ when the file does not say.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +121,7 @@ def find_local_models(config: Config) -> list[LocalModel]:
     for entry in config.models:
         if entry.backend in LOCAL_BACKENDS:
             found.append(describe_model_file(entry.name, entry.backend, entry.model))
-    from ..tune.registry import list_tuned
+    from .hooks import local_inventory
 
-    for t in list_tuned():  # made by `crossroads tune`: an adapter is described by its base
-        weights = str(t.folder / t.weights)
-        described = weights if t.merged else t.base_model
-        row = describe_model_file(f"local/{t.name}", "transformers", described)
-        found.append(replace(row, path=weights, licence=row.licence or t.base_licence))
+    found.extend(local_inventory())  # e.g. made by `crossroads tune`
     return found

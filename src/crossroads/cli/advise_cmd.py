@@ -56,7 +56,7 @@ def advise(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Rank models for a profile: weighted dimensions, hard constraints, flip points."""
-    from .app import run_guarded
+    from ._common import run_guarded
 
     if profile is None and not sys.stdin.isatty():
         typer.echo(

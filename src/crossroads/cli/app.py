@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+import warnings
+from typing import Annotated, Any
 
 import typer
 
@@ -25,7 +25,7 @@ from . import (
 )
 from . import chat as chat_cmd
 
-__all__ = ["app", "main", "run_guarded"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="crossroads",
@@ -38,9 +38,6 @@ app = typer.Typer(
     # which alone cost ~130 ms per `--help`.
     rich_markup_mode=None,
 )
-
-T = TypeVar("T")
-
 
 @app.callback()
 def root(
@@ -56,24 +53,6 @@ def root(
     ] = None,
 ) -> None:
     ctx.obj = {"config": config}
-
-
-def run_guarded(fn: Callable[[], T]) -> T:
-    """Run a command body; Crossroads errors become a clear message and exit status."""
-    from ..errors import ConfigError, CrossroadsError
-
-    try:
-        return fn()
-    except CrossroadsError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
-
-
-def config_path(ctx: typer.Context) -> Any:
-    return (ctx.obj or {}).get("config")
 
 
 app.command("models")(models_cmd.models)
@@ -95,6 +74,25 @@ app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(config_cmd.config_app, name="config")
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Deprecated settings read as ``warning: …`` (no Python file and line number)."""
+    if category.__name__ == "ConfigDeprecationWarning":
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    warnings.showwarning = _show_warning
     app(args=argv if argv is not None else sys.argv[1:], prog_name="crossroads")

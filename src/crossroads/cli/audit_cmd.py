@@ -22,7 +22,7 @@ def verify(
 ) -> None:
     """Check every record's hash and link; exit status 1 if any record was edited,
     deleted or reordered."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     ok = run_guarded(lambda: _verify(config_path(ctx), anchor, as_json))
     if not ok:
@@ -66,7 +66,7 @@ def show(
     kind: Annotated[str | None, typer.Option(help="Only request, decision or policy.")] = None,
 ) -> None:
     """The latest audit records."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     run_guarded(lambda: _show(config_path(ctx), limit, kind))
 

@@ -83,7 +83,7 @@ def chat(
 ) -> None:
     """Send a prompt to MODEL and stream the answer (interactive when no prompt is given)."""
     from ..client import Client
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     options: dict[str, Any] = {}
     if temperature is not None:

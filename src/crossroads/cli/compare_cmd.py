@@ -33,7 +33,7 @@ def compare(
     open_: Annotated[bool, typer.Option("--open", help="Open the report in a browser.")] = False,
 ) -> None:
     """Measure, cost and score open and closed models; write report.html, .md and .json."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     run_guarded(
         lambda: _compare(config_path(ctx), suite, models, profile, volume, out, seed, open_)

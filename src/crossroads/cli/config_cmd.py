@@ -22,7 +22,7 @@ def check(
     ] = False,
 ) -> None:
     """Validate the config file and say which models are reachable and which lack keys."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
     from .checks import check_models, describe_sources
 
     def body() -> int:
@@ -44,7 +44,7 @@ def check(
 def path(ctx: typer.Context) -> None:
     """Print the config file in use (by the documented lookup order)."""
     from ..config import crossroads_home, find_config_path
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     found = run_guarded(lambda: find_config_path(config_path(ctx)))
     typer.echo(str(found) if found else f"(none; CROSSROADS_HOME is {crossroads_home()})")

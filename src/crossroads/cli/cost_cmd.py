@@ -73,7 +73,7 @@ def cost(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Compare monthly cost at a volume and across volumes, with the break-even volume."""
-    from .app import run_guarded
+    from ._common import run_guarded
 
     def body() -> None:
         plan = _plan(train_tokens, train_gpu_hours, train_months)

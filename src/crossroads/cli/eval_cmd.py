@@ -43,7 +43,7 @@ def eval_(
     ] = False,
 ) -> None:
     """Run SUITE on each model and say, with statistics, which differences are real."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     run_guarded(
         lambda: _eval(
@@ -168,7 +168,7 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
 
 def runs(ctx: typer.Context) -> None:
     """List past evaluation runs."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     def body() -> None:
         from rich.console import Console
@@ -208,7 +208,7 @@ def show(
     ),
 ) -> None:
     """Re-render a past run (and optionally write its files again)."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     def body() -> None:
         from rich.console import Console
@@ -233,7 +233,7 @@ def suites() -> None:
     from rich.table import Table
 
     from ..evals.suite import builtin_suites, load_suite
-    from .app import run_guarded
+    from ._common import run_guarded
 
     def body() -> None:
         table = Table(title="Built-in suites", caption="Run one: crossroads eval NAME --models a,b")

@@ -23,7 +23,7 @@ def fit(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Estimate memory (weights at fp16/int8/int4 + KV cache) and say what fits."""
-    from .app import run_guarded
+    from ._common import run_guarded
 
     if gpu and ram:
         typer.echo("error: give --gpu or --ram, not both.", err=True)

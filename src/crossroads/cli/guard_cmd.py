@@ -52,7 +52,7 @@ def check(
 ) -> None:
     """Run the rule-based checks on TEXT and show the redacted text and every decision.
     Exit status 1 when a check blocks."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     if stage not in ("input", "output"):
         raise typer.BadParameter("--stage is input or output")
@@ -127,7 +127,7 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Precision, recall and false-positive rate of each check on the shipped labelled sets."""
-    from .app import run_guarded
+    from ._common import run_guarded
 
     if by not in (None, "type", "lang", "technique", "source"):
         raise typer.BadParameter("--by is type, lang, technique or source")

@@ -39,7 +39,7 @@ def _open(ctx: typer.Context) -> tuple[Database, KeyStore]:
     from ..config import load_config
     from ..gateway.keys import KeyStore
     from ..store import open_database
-    from .app import config_path
+    from ._common import config_path
 
     db = open_database(config=load_config(config_path(ctx)))
     return db, KeyStore(db, cache_ttl_s=0)
@@ -78,7 +78,7 @@ def create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
-    from .app import run_guarded
+    from ._common import run_guarded
 
     expires_at = _expiry(expires)
     allowed = tuple(m.strip() for m in (models or "").split(",") if m.strip())
@@ -114,7 +114,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List keys with their limits and what each has spent (from the usage ledger)."""
-    from .app import run_guarded
+    from ._common import run_guarded
 
     def body() -> None:
         from ..gateway.ledger import spent_by_key
@@ -163,7 +163,7 @@ def revoke(
     name_or_id: Annotated[str, typer.Argument(help="A key's name or id (crossroads keys list).")],
 ) -> None:
     """Revoke a key; running gateways refuse it within a few seconds."""
-    from .app import run_guarded
+    from ._common import run_guarded
 
     def body() -> None:
         db, store = _open(ctx)

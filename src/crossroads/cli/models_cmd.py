@@ -25,7 +25,7 @@ def models(
     """List the model catalog: licence, size, context window, prices, sources."""
     import json
 
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     if sum((open_only, closed_only, local)) > 1:
         typer.echo("error: --open, --closed and --local exclude each other; give one.", err=True)

@@ -40,7 +40,7 @@ def serve(
     import os
     from pathlib import Path
 
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     def start() -> None:
         import uvicorn

@@ -94,7 +94,7 @@ def tune(
     ] = None,
 ) -> None:
     """Fine-tune BASE_MODEL on --data (LoRA by default) and register it as local/NAME."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     def body() -> None:
         from ..errors import ConfigError

@@ -37,7 +37,7 @@ def usage(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Requests, tokens, errors and cost from the gateway's usage ledger."""
-    from .app import config_path, run_guarded
+    from ._common import config_path, run_guarded
 
     start = parse_since(since)
     group: Literal["key", "model", "day"] = by  # type: ignore[assignment]

@@ -4,8 +4,8 @@
 * Each call goes through the same :class:`~crossroads.client.AsyncClient` as everything
   else, streamed when the backend can, recording output, tokens, cost, end-to-end
   latency, time to first token and output tokens/s after the first token.
-* 429s: the backend already retries honouring ``Retry-After``; when it gives up, the
-  runner waits the advertised time and tries again (a bounded number of times).
+* Retries (429s honouring ``Retry-After``, 5xx, timeouts) and fallbacks are the
+  router's, the same as for every other caller (``routing:`` in crossroads.yaml).
 * Results are written to the store as they arrive (batched every 100 ms, sooner once
   200 are waiting), so a run interrupted by Ctrl-C or a crash resumes with
   ``resume=RUN_ID`` without redoing finished items; nothing but counters (and at most
@@ -33,7 +33,7 @@ from sqlalchemy import insert, select, update
 
 from ..backends.base import Prices
 from ..client import AsyncClient
-from ..errors import APIError, ConfigError, CrossroadsError, RateLimitError
+from ..errors import APIError, ConfigError, CrossroadsError
 from ..store import Database, response_cache, results, run_items, runs
 from ..types import FinishReason, Usage
 from .manifest import build_manifest
@@ -58,7 +58,6 @@ class RunOptions:
     per_model_concurrency: int = 8
     use_cache: bool = True
     seed: int | None = None
-    rate_limit_attempts: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,28 +241,13 @@ class Runner:
     ) -> tuple[Answer, float | None]:
         """The model's answer and its output tokens/s after the first token."""
         streaming, prices = self._backend_facts(model)
-        attempts = 0
-        while True:
-            start = time.perf_counter()
-            try:
-                if streaming:
-                    text, usage, finish_reason, first = await self._streamed(
-                        model, messages, opts, start
-                    )
-                else:
-                    response = await self.client.chat(model, messages, **opts)
-                    text, usage, finish_reason = (
-                        response.text,
-                        response.usage,
-                        response.finish_reason,
-                    )
-                    first = None
-                break
-            except RateLimitError as exc:
-                attempts += 1
-                if attempts >= self.options.rate_limit_attempts:
-                    raise
-                await asyncio.sleep(exc.retry_after if exc.retry_after is not None else 2.0)
+        start = time.perf_counter()
+        if streaming:
+            text, usage, finish_reason, first = await self._streamed(model, messages, opts, start)
+        else:
+            response = await self.client.chat(model, messages, **opts)
+            text, usage, finish_reason = response.text, response.usage, response.finish_reason
+            first = None
         total = time.perf_counter() - start
         tokens_per_s = None
         if first is not None and usage.completion_tokens > 1 and total > first:

@@ -1,5 +1,5 @@
 """The gateway: an OpenAI- and Anthropic-compatible server in front of every model."""
 
-from .settings import GatewaySettings, Route, RouteTarget
+from ..config.gateway import GatewaySettings
 
-__all__ = ["GatewaySettings", "Route", "RouteTarget"]
+__all__ = ["GatewaySettings"]

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..routing import Target
 from ..types import Usage
-from .router import Target
 
 __all__ = ["Price", "price_of", "reserve_usd"]
 

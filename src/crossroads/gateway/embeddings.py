@@ -1,7 +1,7 @@
 """``POST /v1/embeddings``: the local all-MiniLM-L6-v2 model, or an OpenAI-compatible upstream.
 
 The local model is the one the semantic-similarity scorer uses
-(:func:`crossroads.evals.scorers.semantic.embed`): 384 dimensions, L2-normalised, inputs
+(:func:`crossroads.backends.embedding_model.embed`): 384 dimensions, L2-normalised, inputs
 truncated to 256 tokens, run in a worker thread. Its usage counts the word-piece tokens
 the model read (special tokens left out, as OpenAI counts), from the model's own tokenizer.
 """
@@ -13,9 +13,9 @@ import math
 import threading
 from typing import Any
 
+from ..backends import embedding_model
 from ..backends.openai import OpenAIBackend
 from ..errors import UpstreamUnavailableError
-from ..evals.scorers import semantic
 from .protocols.errors import ProtocolError
 from .protocols.openai_embeddings import EmbeddingsRequest, embeddings_response
 
@@ -31,11 +31,11 @@ __all__ = [
 
 #: The name the gateway serves the local model under.
 LOCAL_MODEL = "local/all-minilm-l6-v2"
-LOCAL_EMBEDDING_DIM = semantic.EMBEDDING_DIM
+LOCAL_EMBEDDING_DIM = embedding_model.EMBEDDING_DIM
 _LOCAL_NAMES = frozenset(
     {LOCAL_MODEL, "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 )
-_CONTENT_TOKENS = semantic.MAX_TOKENS - 2  # [CLS] and [SEP] take two of the 256
+_CONTENT_TOKENS = embedding_model.MAX_TOKENS - 2  # [CLS] and [SEP] take two of the 256
 
 _tokenizer_lock = threading.Lock()
 _tokenizer: Any = None
@@ -52,7 +52,8 @@ def _load_tokenizer() -> Any:
     if _tokenizer is None:
         from transformers import AutoTokenizer
 
-        _tokenizer = AutoTokenizer.from_pretrained(str(semantic.model_dir()), local_files_only=True)
+        folder = str(embedding_model.model_dir())
+        _tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     return _tokenizer
 
 
@@ -68,7 +69,7 @@ def count_tokens(texts: list[str]) -> int:
 
 
 def _embed_and_count(texts: list[str]) -> tuple[list[list[float]], int]:
-    return semantic.embed(texts), count_tokens(texts)
+    return embedding_model.embed(texts), count_tokens(texts)
 
 
 async def local_embeddings(texts: list[str]) -> tuple[list[list[float]], int]:

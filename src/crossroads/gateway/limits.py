@@ -35,7 +35,7 @@ from ..errors import ConfigError, RateLimitError, UpstreamUnavailableError
 from .keys import KeyRecord
 
 if TYPE_CHECKING:
-    from .settings import GatewaySettings
+    from ..config.gateway import GatewaySettings
 
 __all__ = [
     "WINDOW_S",

@@ -27,6 +27,7 @@ from ..errors import (
     CrossroadsError,
     PermissionDeniedError,
 )
+from ..routing import OpenStream, Router, Target, close_stream
 from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
 from .costing import price_of, reserve_usd
@@ -34,7 +35,6 @@ from .keys import KeyRecord, KeyStore, is_master
 from .ledger import Ledger, LedgerUnavailableError, UsageRecord, spent_by_key
 from .limits import Admission, Limiter, make_limiter
 from .metrics import Metrics
-from .router import OpenStream, Router, Target, close_stream
 from .startup import MASTER_ENV, master_key
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class Gateway:
         settings = config.gateway
         db = open_database(config=config)
         master = master_key(settings)
-        router = Router(config, settings)
+        router = Router(config)
         guardrails = None
         if config.guardrails.model_dump(exclude_defaults=True):
             from ..guard import Guardrails

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 from ..config import Config, expand_env
+from ..config.gateway import GatewaySettings
 from ..errors import ConfigError, MissingKeyError
 from ..routing import resolve_all
-from .settings import GatewaySettings
 
 __all__ = ["MASTER_ENV", "check_routes", "master_key"]
 
@@ -35,7 +35,7 @@ def check_routes(config: Config) -> list[str]:
     the key is set)."""
     master_key(config.gateway)
     warnings: list[str] = []
-    for route in config.gateway.routes:
+    for route in config.routes:
         for target in route.deployments:
             try:
                 resolve_all(target.model, config)

@@ -11,10 +11,10 @@ The same code runs in the Python ``Client`` (and so in the eval runner) and in t
 gateway. See docs/guardrails.md for the configuration and each check.
 """
 
+from ..config.guardrails import GuardrailsConfig, Policy
 from ..errors import GuardBlockedError
 from .engine import Guardrails, Plan
 from .findings import Decision, Finding
-from .policy import GuardrailsConfig, Policy
 from .request import RequestGuard
 from .stream import StreamFilter
 

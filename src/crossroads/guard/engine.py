@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..types import ChatRequest, ChatResponse
-from .findings import RuleCheck
-from .injection import InjectionDetector
-from .judge import Judge, JudgeCall
-from .pii import PIIDetector
-from .policy import (
+from ..config.guardrails import (
     BannedCheck,
     CanaryCheck,
     CheckConfig,
@@ -25,6 +20,12 @@ from .policy import (
     SizeCheck,
     policy_version,
 )
+from ..errors import ConfigError
+from ..types import ChatRequest, ChatResponse
+from .findings import RuleCheck
+from .injection import InjectionDetector
+from .judge import Judge, JudgeCall
+from .pii import PIIDetector
 from .rules import BannedDetector, SchemaValidator, SizeLimit
 from .secrets import SecretDetector
 
@@ -95,8 +96,8 @@ def _rule(spec: CheckConfig, policy: str, stage: str) -> RuleCheck | None:
 class Guardrails:
     """All policies of ``guardrails:``; :meth:`for_request` picks those of one request.
 
-    ``judge`` calls a model for ``check: judge`` (the Client passes its own unguarded call;
-    without one, a plain ``AsyncClient`` on crossroads.yaml is created when first needed).
+    ``judge`` calls a model for ``check: judge``: the Client passes its own unguarded call
+    and the gateway its router (the guard never builds a client of its own).
     ``audit`` receives every request's audit events (see :mod:`crossroads.guard.audit`).
     """
 
@@ -111,7 +112,6 @@ class Guardrails:
         self.config = config
         self.audit = audit
         self._judge = judge
-        self._fallback: Any = None
         self._plans: OrderedDict[tuple[str, str], Plan] = OrderedDict()
         self._cache_size = cache_size
 
@@ -175,20 +175,13 @@ class Guardrails:
             plan.canaries.append((policy.name, spec.action, spec.token))
 
     async def _call_judge(self, request: ChatRequest) -> ChatResponse:
-        if self._judge is not None:
-            return await self._judge(request)
-        if self._fallback is None:
-            from ..client import AsyncClient
-            from ..config import load_config
-
-            config = load_config().model_copy(update={"guardrails": GuardrailsConfig()})
-            self._fallback = AsyncClient(config)
-        response: ChatResponse = await self._fallback.complete(request)
-        return response
+        if self._judge is None:
+            raise ConfigError(
+                "A `check: judge` policy needs a model to call: run it through "
+                "crossroads.Client or `crossroads serve`, which pass their own."
+            )
+        return await self._judge(request)
 
     async def aclose(self) -> None:
-        if self._fallback is not None:
-            await self._fallback.aclose()
-            self._fallback = None
         if self.audit is not None:
             self.audit.close()

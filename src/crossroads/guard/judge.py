@@ -24,9 +24,9 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from ..config.guardrails import JudgeCheck
 from ..errors import CrossroadsError
 from ..types import ChatRequest, ChatResponse, Message, SystemMessage, text_of
-from .policy import JudgeCheck
 
 __all__ = ["JSON_PROMPT", "Judge", "JudgeCall", "JudgeError", "Verdict", "parse_verdict"]
 

@@ -173,9 +173,9 @@ def _phone_valid(raw: str, regions: tuple[str, ...]) -> bool:
 
 def _check_regions(regions: tuple[str, ...], policy: str) -> None:
     """Raise ConfigError for a ``phone_regions`` entry that is not a region code (the
-    same check as :class:`~crossroads.guard.policy.PIICheck` at config load)."""
+    same check as :class:`~crossroads.config.guardrails.PIICheck` at config load)."""
+    from ..config.guardrails import phone_region_problem
     from ..errors import ConfigError
-    from .policy import phone_region_problem
 
     for region in regions:
         problem = phone_region_problem(region)

@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +38,14 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..catalog import CatalogEntry
+    from ..catalog.local import LocalModel
 
 __all__ = [
     "MANIFEST",
     "PREFIX",
+    "TUNED_MODELS",
     "TunedModel",
+    "TunedModels",
     "check_name",
     "find_partial",
     "list_tuned",
@@ -261,3 +264,32 @@ def tuned_catalog_entry(name: str) -> CatalogEntry | None:
             ),
         }
     )
+
+
+class TunedModels:
+    """The registry as a source of ``local/NAME`` models for the catalog and routing
+    (registered under the ``crossroads.local_models`` entry point)."""
+
+    @staticmethod
+    def catalog_entry(name: str) -> CatalogEntry | None:
+        return tuned_catalog_entry(name)
+
+    @staticmethod
+    def deployment(name: str) -> Deployment | None:
+        return tuned_deployment(name)
+
+    @staticmethod
+    def inventory() -> list[LocalModel]:
+        """Tuned models on this machine; an adapter is described by its base model."""
+        from ..catalog.local import describe_model_file
+
+        found = []
+        for t in list_tuned():
+            weights = str(t.folder / t.weights)
+            described = weights if t.merged else t.base_model
+            row = describe_model_file(f"local/{t.name}", "transformers", described)
+            found.append(replace(row, path=weights, licence=row.licence or t.base_licence))
+        return found
+
+
+TUNED_MODELS = TunedModels()

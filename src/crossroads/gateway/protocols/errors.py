@@ -41,8 +41,8 @@ from ...errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
-    TimeoutError,
     UnknownModelError,
+    UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
 
@@ -156,7 +156,7 @@ def retry_headers(info: ErrorInfo) -> dict[str, str]:
 def _upstream(exc: APIError) -> ErrorInfo:
     status = exc.status_code
     own = exc.message if exc.vendor in (None, GATEWAY_VENDOR) else None  # written by us
-    if isinstance(exc, TimeoutError) or status == 504:
+    if isinstance(exc, UpstreamTimeoutError) or status == 504:
         message = "The model's upstream server did not answer in time."
         return ErrorInfo(504, "timeout", own or message)
     if status == 529:
@@ -202,7 +202,7 @@ def _api_error(exc: APIError) -> ErrorInfo:
         )
     if isinstance(exc, NotFoundError) and code in (None, "not_found_error", "NOT_FOUND"):
         code = "model_not_found"
-    if isinstance(exc, UpstreamUnavailableError | TimeoutError):
+    if isinstance(exc, UpstreamUnavailableError | UpstreamTimeoutError):
         return _upstream(exc)
     status = exc.status_code
     if isinstance(exc, BadRequestError | PermissionDeniedError | NotFoundError) or (

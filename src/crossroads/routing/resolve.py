@@ -1,10 +1,10 @@
-"""Model names → deployments, and the choice between replicas of one model.
+"""Model names → deployments (routes are the router's: :mod:`crossroads.routing.router`).
 
-A name resolves, in this order, to:
+A model name resolves, in this order, to:
 
 1. an entry (or alias) in ``crossroads.yaml`` — one deployment, or one per replica;
-2. a model made by ``crossroads tune`` (``local/NAME``, see :mod:`crossroads.tune.registry`),
-   then an embedded open model (``local/smollm2``, the offline default);
+2. a model registered through :mod:`crossroads.catalog.hooks` (``local/NAME`` made by
+   ``crossroads tune``), then an embedded open model (``local/smollm2``, the offline default);
 3. ``provider/model`` where ``provider`` is an installed backend (``openai/gpt-4o``,
    ``anthropic/claude-sonnet-4-5``, ``google/gemini-2.5-flash``, ``vllm/…``,
    ``ollama/…``): the key and base URL come from the backend's standard environment
@@ -17,20 +17,17 @@ Anything else is an :class:`~crossroads.errors.UnknownModelError` with close mat
 from __future__ import annotations
 
 import difflib
-import itertools
 import os
-import time
-from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from .backends.base import Backend, Deployment, Prices, available_backends, load_backend
-from .backends.embedded import EMBEDDED_MODELS, embedded_model_path
-from .catalog import CatalogEntry, find_model, suggest
-from .config import Config, ModelEntry, env_reference, expand_env
-from .errors import ConfigError, MissingKeyError, UnknownModelError
+from ..backends.base import Backend, Deployment, Prices, available_backends, load_backend
+from ..backends.embedded import EMBEDDED_MODELS, embedded_model_path
+from ..catalog import CatalogEntry, find_model, suggest
+from ..catalog.hooks import local_deployment
+from ..config import Config, ModelEntry, env_reference, expand_env
+from ..errors import ConfigError, MissingKeyError, UnknownModelError
 
 __all__ = [
-    "ReplicaPool",
     "catalog_entry_for",
     "resolve",
     "resolve_all",
@@ -162,9 +159,7 @@ def resolve_all(name: str, config: Config) -> list[Deployment]:
     entry = config.entry(name)
     if entry is not None:
         return _from_entry(entry)
-    from .tune.registry import tuned_deployment  # no torch: one small JSON file
-
-    tuned = tuned_deployment(name)
+    tuned = local_deployment(name)  # e.g. made by `crossroads tune` (catalog.hooks)
     if tuned is not None:
         return [tuned]
     if name in EMBEDDED_MODELS:
@@ -193,39 +188,3 @@ def resolve_all(name: str, config: Config) -> list[Deployment]:
 def resolve(name: str, config: Config) -> Deployment:
     """The (first) deployment a model name stands for."""
     return resolve_all(name, config)[0]
-
-
-@dataclass
-class _Replica:
-    backend: Backend
-    in_flight: int = 0
-    down_until: float = 0.0
-
-
-@dataclass
-class ReplicaPool:
-    """The backends of one model's replicas: least busy first, failed ones cooled down."""
-
-    replicas: list[_Replica]
-    cooldown_s: float = 30.0
-    _turn: itertools.count[int] = field(default_factory=itertools.count)
-
-    @classmethod
-    def of(cls, backends: list[Backend], cooldown_s: float = 30.0) -> ReplicaPool:
-        return cls([_Replica(b) for b in backends], cooldown_s)
-
-    def order(self) -> list[_Replica]:
-        """Healthy replicas, least in-flight first (round-robin among equals), then the
-        cooled-down ones as a last resort."""
-        now = time.monotonic()
-        start = next(self._turn) % len(self.replicas)
-        rotated = self.replicas[start:] + self.replicas[:start]
-        healthy = sorted((r for r in rotated if r.down_until <= now), key=lambda r: r.in_flight)
-        return healthy + [r for r in rotated if r.down_until > now]
-
-    def mark_down(self, replica: _Replica) -> None:
-        replica.down_until = time.monotonic() + self.cooldown_s
-
-    @property
-    def backends(self) -> list[Backend]:
-        return [r.backend for r in self.replicas]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,22 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
-from .gateway.settings import GatewaySettings
-from .guard.policy import GuardrailsConfig
+from ..errors import ConfigDeprecationWarning, ConfigError
+from .gateway import DEPRECATED_ROUTING_FIELDS, GatewaySettings
+from .guardrails import GuardrailsConfig
+from .routing import Route, RouteTarget, RoutingSettings, Strategy
 
 __all__ = [
     "CONFIG_FILENAME",
     "Config",
+    "ConfigDeprecationWarning",
     "ModelEntry",
     "PriceOverride",
     "Replica",
+    "Route",
+    "RouteTarget",
+    "RoutingSettings",
+    "Strategy",
     "crossroads_home",
     "env_reference",
     "expand_env",
@@ -159,6 +166,10 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: list[ModelEntry] = Field(default_factory=list)
+    #: Public names served by one or more deployments, for every caller.
+    routes: list[Route] = Field(default_factory=list)
+    #: Retries, fallbacks and cooldown (one policy for every caller).
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: SQLAlchemy URL of the store (default: SQLite under CROSSROADS_HOME).
     database_url: str | None = None
     #: ``crossroads serve``: keys, limits, routes, ledger.
@@ -167,6 +178,56 @@ class Config(BaseModel):
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     #: The file this was read from (None when no file was found).
     path: Path | None = Field(default=None, exclude=True)
+    #: Settings found in their old place, as messages naming the new one.
+    deprecations: list[str] = Field(default_factory=list, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _routing_moved_out_of_gateway(cls, data: Any) -> Any:
+        """``gateway.routes`` / ``max_attempts`` / ``retry_budget_s`` / ``cooldown_s``
+        moved to the top level (``routes:``, ``routing:``); read for one release."""
+        if not isinstance(data, dict) or not isinstance(data.get("gateway"), dict):
+            return data
+        moved = [f for f in DEPRECATED_ROUTING_FIELDS if f in data["gateway"]]
+        if not moved:
+            return data
+        data = dict(data)
+        gateway = data["gateway"] = dict(data["gateway"])
+        routing = data["routing"] = dict(data.get("routing") or {})
+        notes: list[str] = []
+        for name in moved:
+            value = gateway.pop(name)
+            new_place = "routes" if name == "routes" else f"routing.{name}"
+            if (data.get("routes") if name == "routes" else routing.get(name)) is not None:
+                raise ValueError(
+                    f"gateway.{name} and {new_place} are both set; keep only {new_place}"
+                )
+            if name == "routes":
+                data["routes"] = value
+            else:
+                routing[name] = value
+            notes.append(
+                f"gateway.{name} is deprecated and will stop working in the next release: "
+                f"move it to the top level as `{new_place}`"
+            )
+        data["deprecations"] = notes
+        return data
+
+    @field_validator("routes")
+    @classmethod
+    def _unique_routes(cls, routes: list[Route]) -> list[Route]:
+        names = [r.name for r in routes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"route names used twice: {', '.join(dupes)}")
+        return routes
+
+    def route(self, name: str) -> Route | None:
+        """The route named ``name``, if there is one."""
+        for route in self.routes:
+            if route.name == name:
+                return route
+        return None
 
     @field_validator("models")
     @classmethod
@@ -187,7 +248,11 @@ class Config(BaseModel):
         return None
 
     def names(self) -> list[str]:
-        return [n for e in self.models for n in (e.name, *e.aliases)]
+        """Every name the file defines: routes, then models and their aliases."""
+        return [
+            *(r.name for r in self.routes),
+            *(n for e in self.models for n in (e.name, *e.aliases)),
+        ]
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -229,6 +294,18 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def _written_at(data: dict[str, Any], loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Where a field was written: moved routing settings may still sit under ``gateway:``."""
+    gateway = data.get("gateway")
+    if not loc or loc[0] not in ("routes", "routing") or loc[0] in data:
+        return loc
+    if not isinstance(gateway, dict):
+        return loc
+    if loc[0] == "routes":
+        return ("gateway", *loc)
+    return ("gateway", *loc[1:])
+
+
 def parse_config(text: str, source: str = "<string>") -> Config:
     """Validate config text; errors name the file, the line and the field."""
     try:
@@ -244,15 +321,18 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the top level must be a mapping (e.g. `models:`).")
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            line = _line_of(root, loc)
+            line = _line_of(root, _written_at(data, loc))
             field = ".".join(str(p) for p in loc) or "(top level)"
             lines.append(f"{source}:{line or 1}: {field}: {err['msg']}")
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from exc
+    for note in config.deprecations:
+        warnings.warn(f"{source}: {note}", ConfigDeprecationWarning, stacklevel=2)
+    return config
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -1,7 +1,9 @@
-"""Routes: a public model name → the deployments that serve it, and the order to try them.
+"""One router for every caller: a model name → its deployments, tried in order.
 
-A route from ``gateway.routes`` lists deployments (any model name Crossroads resolves,
-replicas expanded); any other name is a route of its own replicas. Strategies:
+The Python ``Client`` (and so ``crossroads chat`` and the eval runner) and the gateway
+all call :class:`Router`. A name in ``routes:`` lists deployments (any model name
+Crossroads resolves, replicas expanded); any other name is a route of its own replicas
+(``least-busy``). Strategies:
 
 * ``fallback`` — in the order written;
 * ``weighted`` — a weighted random first choice, the rest by weight;
@@ -10,15 +12,17 @@ replicas expanded); any other name is a route of its own replicas. Strategies:
 * ``lowest-cost`` — cheapest price per token (unpriced last).
 
 Healthy deployments come first; one that failed with 429, 5xx, a timeout or a connection
-error rests for ``cooldown_s`` (a circuit breaker) and is tried only when nothing else
-is left. Failures of those kinds before the first byte move on to the next deployment,
-with jittered backoff when a deployment is tried again, within ``max_attempts`` and a
-total ``retry_budget_s``. Any other error (400, 401, 403, 404, 422) is not retried.
+error rests for ``routing.cooldown_s`` (a circuit breaker) and is tried only when nothing
+else is left. Such failures before the first byte move on to the next deployment, with
+the backoff of :class:`RetryPolicy` when a deployment is tried again, within
+``max_attempts`` and a total ``retry_budget_s``. Any other error (400, 401, 403, 404, 422)
+is not retried. Backends make exactly one attempt per call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -27,29 +31,20 @@ from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpx
+
 from ..backends.base import Backend, Deployment, load_backend
-from ..config import Config
-from ..errors import (
-    APIError,
-    MissingKeyError,
-    RateLimitError,
-    TimeoutError,
-    UpstreamUnavailableError,
-)
-from ..routing import resolve_all
-from ..types import ChatChunk, ChatRequest, ChatResponse
-from .settings import GatewaySettings, Route, RouteTarget, Strategy
+from ..config import Config, Route, RouteTarget, RoutingSettings, Strategy
+from ..errors import APIError, ContextWindowExceededError, MissingKeyError
+from ..types import ChatChunk, ChatRequest, ChatResponse, estimate_prompt_tokens
+from .resolve import resolve_all
+from .retry import RetryPolicy
 
-__all__ = ["FAILOVER_ERRORS", "OpenStream", "Router", "Target", "close_stream"]
+__all__ = ["OpenStream", "RoutePlan", "Router", "Target", "close_stream"]
 
-log = logging.getLogger("crossroads.gateway")
-
-#: Errors after which another deployment (or a later retry) is tried.
-FAILOVER_ERRORS = (RateLimitError, UpstreamUnavailableError, TimeoutError)
+log = logging.getLogger("crossroads.routing")
 
 _EWMA = 0.2
-_BACKOFF_BASE_S = 0.05
-_BACKOFF_MAX_S = 2.0
 
 
 @dataclass(eq=False)
@@ -103,9 +98,14 @@ class Target:
 
 
 @dataclass
-class _Plan:
+class RoutePlan:
+    """What a name stands for: its deployments, how to order them, how many tries."""
+
     strategy: Strategy
     targets: list[Target]
+    max_attempts: int
+    #: Round-robin among equally busy deployments (``least-busy``).
+    turn: itertools.count[int] = field(default_factory=itertools.count)
 
 
 @dataclass
@@ -128,28 +128,62 @@ class OpenStream:
 
 @dataclass
 class Router:
-    """Turns model names into ordered deployments and calls them with fallback."""
+    """Turns model names into ordered deployments and calls them with fallback.
+
+    ``http`` is handed to every backend (tests inject ``httpx.MockTransport``);
+    ``check_context`` refuses, for free, a prompt larger than a deployment's window.
+    """
 
     config: Config
-    settings: GatewaySettings
-    _plans: dict[str, _Plan] = field(default_factory=dict)
+    http: httpx.AsyncClient | None = None
+    check_context: bool = False
+    _plans: dict[str, RoutePlan] = field(default_factory=dict)
     _by_deployment: dict[tuple[str, str | None], Target] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        settings = self.config.routing
+        self.retry = RetryPolicy(
+            retry_budget_s=settings.retry_budget_s,
+            initial_delay_s=settings.backoff_initial_s,
+            max_delay_s=settings.backoff_max_s,
+        )
+
+    @classmethod
+    def over(
+        cls,
+        name: str,
+        backends: list[Backend],
+        *,
+        strategy: Strategy = "fallback",
+        settings: RoutingSettings | None = None,
+    ) -> Router:
+        """A router whose one route ``name`` is already-built backends (for embedding
+        Crossroads, and for tests that inject a backend)."""
+        config = Config(routing=settings or RoutingSettings())
+        router = cls(config)
+        targets = [Target(b.deployment, b) for b in backends]
+        router._plans[name] = RoutePlan(strategy, targets, config.routing.max_attempts)
+        return router
+
     def route_names(self) -> list[str]:
-        return [r.name for r in self.settings.routes]
+        return [r.name for r in self.config.routes]
 
-    def _route(self, name: str) -> Route:
-        for route in self.settings.routes:
-            if route.name == name:
-                return route
-        return Route(name=name, strategy="least-busy", deployments=[RouteTarget(model=name)])
+    def _route(self, name: str) -> tuple[Route, int | None]:
+        """The route for ``name`` and its retries per deployment (None: a route, which
+        has ``routing.max_attempts`` in all)."""
+        route = self.config.route(name)
+        if route is not None:
+            return route, None
+        entry = self.config.entry(name)
+        plain = Route(name=name, strategy="least-busy", deployments=[RouteTarget(model=name)])
+        return plain, entry.max_retries if entry is not None else None
 
-    def plan(self, model: str) -> _Plan:
+    def plan(self, model: str) -> RoutePlan:
         """The (cached) deployments of ``model``; raises UnknownModelError and friends."""
         found = self._plans.get(model)
         if found is not None:
             return found
-        route = self._route(model)
+        route, retries = self._route(model)
         targets: list[Target] = []
         missing: MissingKeyError | None = None
         for spec in route.deployments:
@@ -168,7 +202,7 @@ class Router:
                     plain = replace(deployment, max_retries=0)
                     target = Target(
                         plain,
-                        load_backend(plain.backend)(plain),
+                        load_backend(plain.backend)(plain, http=self.http),
                         weight=spec.weight,
                         gpu_hour_usd=entry.gpu_hour_usd if entry else None,
                     )
@@ -177,8 +211,16 @@ class Router:
         if not targets:
             assert missing is not None
             raise missing
-        plan = self._plans[model] = _Plan(route.strategy, targets)
+        # A configured model tries each replica once plus its own ``max_retries``.
+        attempts = (
+            self.config.routing.max_attempts if retries is None else len(targets) * (retries + 1)
+        )
+        plan = self._plans[model] = RoutePlan(route.strategy, targets, attempts)
         return plan
+
+    def first(self, model: str) -> Target:
+        """The deployment ``model`` would be tried on first (ignoring cooldowns)."""
+        return self.plan(model).targets[0]
 
     def order(self, model: str) -> list[Target]:
         """Deployments of ``model`` in the order to try them now."""
@@ -188,54 +230,68 @@ class Router:
         resting = sorted(
             (t for t in plan.targets if t.down_until > now), key=lambda t: t.down_until
         )
-        return _by_strategy(plan.strategy, healthy) + resting
+        return _by_strategy(plan, healthy) + resting
 
     def mark_down(self, target: Target) -> None:
-        target.down_until = time.monotonic() + self.settings.cooldown_s
+        target.down_until = time.monotonic() + self.config.routing.cooldown_s
 
-    def _attempts(self, model: str) -> list[Target]:
-        order = self.order(model)
-        n = self.settings.max_attempts
-        return [order[i % len(order)] for i in range(n)]
-
-    async def _pause(self, tried: set[int], target: Target, started: float) -> None:
-        """Backoff before trying a deployment again (none before a fresh one)."""
-        if id(target) not in tried and target.down_until <= time.monotonic():
+    def _check_window(self, target: Target, request: ChatRequest) -> None:
+        window = target.deployment.context_window
+        if not (self.check_context and window):
             return
-        delay = min(_BACKOFF_MAX_S, _BACKOFF_BASE_S * 2 ** len(tried)) * (0.5 + random.random() / 2)
-        if time.monotonic() - started + delay > self.settings.retry_budget_s:
-            raise _BudgetSpent
-        await asyncio.sleep(delay)
+        estimate = estimate_prompt_tokens(request)
+        if estimate > window:
+            raise ContextWindowExceededError(
+                f"The prompt is about {estimate:,} tokens but {request.model} accepts "
+                f"{window:,}. Shorten the prompt or choose a model with a larger context "
+                "window (`crossroads models`).",
+                vendor="crossroads",
+            )
 
     async def _tries(
         self, request: ChatRequest
-    ) -> AsyncGenerator[tuple[int, Target, ChatRequest], None]:
+    ) -> AsyncGenerator[tuple[int, Target, ChatRequest], APIError | None]:
         """Each attempt: its number, its deployment and the request for it, after any
         backoff; ends after ``max_attempts`` or when the retry budget is spent."""
+        plan = self.plan(request.model)
+        order = self.order(request.model)
         started = time.monotonic()
         tried: set[int] = set()
-        for attempt, target in enumerate(self._attempts(request.model), 1):
-            try:
-                await self._pause(tried, target, started)
-            except _BudgetSpent:
-                return
+        last: APIError | None = None
+        for attempt in range(1, plan.max_attempts + 1):
+            target = order[(attempt - 1) % len(order)]
+            if id(target) in tried or target.down_until > time.monotonic():
+                delay = self.retry.delay(len(tried), last)
+                if time.monotonic() - started + delay > self.retry.retry_budget_s:
+                    return
+                await asyncio.sleep(delay)
             tried.add(id(target))
-            yield attempt, target, request.model_copy(update={"model": target.deployment.model})
+            self._check_window(target, request)
+            last = yield (
+                attempt,
+                target,
+                request.model_copy(update={"model": target.deployment.model}),
+            )
 
     async def complete(self, request: ChatRequest) -> tuple[ChatResponse, Target, int]:
         """One answer, with fallback; returns it, the deployment that gave it and the
         number of attempts."""
         last: APIError | None = None
         async with aclosing(self._tries(request)) as tries:
-            async for attempt, target, call in tries:
+            step = await anext(tries, None)
+            while step is not None:
+                attempt, target, call = step
                 t0 = time.perf_counter()
                 target.started()
                 try:
                     response = await target.backend.complete(call)
-                except FAILOVER_ERRORS as exc:
+                except APIError as exc:
                     target.finished(None)
+                    if not self.retry.retryable(exc):
+                        raise
                     self.mark_down(target)
                     last = exc
+                    step = await _next(tries, exc)
                     continue
                 except BaseException:
                     target.finished(None)
@@ -249,16 +305,21 @@ class Router:
         """Start a stream with fallback until its first chunk has arrived."""
         last: APIError | None = None
         async with aclosing(self._tries(request)) as tries:
-            async for attempt, target, call in tries:
+            step = await anext(tries, None)
+            while step is not None:
+                attempt, target, call = step
                 stream = target.backend.stream(call).__aiter__()
                 target.started()
                 try:
                     first = await stream.__anext__()
-                except FAILOVER_ERRORS as exc:
+                except APIError as exc:
                     target.finished(None)
-                    self.mark_down(target)
                     await close_stream(stream)
+                    if not self.retry.retryable(exc):
+                        raise
+                    self.mark_down(target)
                     last = exc
+                    step = await _next(tries, exc)
                     continue
                 except StopAsyncIteration:  # the relay's end() frees the deployment
                     first = ChatChunk(id="chatcmpl-empty", model=request.model)
@@ -278,8 +339,14 @@ class Router:
         self._plans.clear()
 
 
-class _BudgetSpent(Exception):
-    pass
+async def _next(
+    tries: AsyncGenerator[tuple[int, Target, ChatRequest], APIError | None], failure: APIError
+) -> tuple[int, Target, ChatRequest] | None:
+    """The next attempt, telling the loop why the last one failed (for its backoff)."""
+    try:
+        return await tries.asend(failure)
+    except StopAsyncIteration:
+        return None
 
 
 async def close_stream(stream: Any) -> None:
@@ -298,13 +365,14 @@ async def _empty() -> AsyncIterator[ChatChunk]:
     yield  # pragma: no cover
 
 
-def _by_strategy(strategy: Strategy, targets: list[Target]) -> list[Target]:
+def _by_strategy(plan: RoutePlan, targets: list[Target]) -> list[Target]:
+    strategy = plan.strategy
     if len(targets) < 2:
         return targets
     if strategy == "fallback":
         return targets
     if strategy == "least-busy":
-        start = random.randrange(len(targets))  # spread ties
+        start = next(plan.turn) % len(targets)  # spread ties: round-robin
         rotated = targets[start:] + targets[:start]
         return sorted(rotated, key=lambda t: t.in_flight)
     if strategy == "lowest-latency":

@@ -1,0 +1,36 @@
+"""The ``gateway:`` section of crossroads.yaml (validated with the rest of the file)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["DEPRECATED_ROUTING_FIELDS", "GatewaySettings"]
+
+#: Fields that moved from ``gateway:`` to the top level (``routes:``, ``routing:``);
+#: still read from ``gateway:`` for one release, with a deprecation message.
+DEPRECATED_ROUTING_FIELDS = ("routes", "max_attempts", "retry_budget_s", "cooldown_s")
+
+
+class GatewaySettings(BaseModel):
+    """``crossroads serve`` behaviour. Every field has a safe default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Admin key (an env reference); default: $CROSSROADS_MASTER_KEY.
+    master_key: str | None = None
+    #: Redis URL for limits and budget reservations shared by all replicas/workers.
+    redis_url: str | None = None
+    #: Seconds to wait for Redis before failing closed (budgeted keys get 503).
+    redis_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    #: A model with no known price: ``block`` it, or serve it and ``flag`` the ledger row.
+    unpriced_models: Literal["block", "flag"] = "block"
+    #: Store prompt and response bodies in the ledger.
+    store_bodies: bool = False
+    #: SIGTERM: seconds to let in-flight requests and streams finish.
+    shutdown_timeout_s: float = Field(default=30.0, ge=0)
+    #: Largest accepted request body.
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    #: Default max_tokens assumed when reserving budget for a request that sets none.
+    default_max_tokens: int = Field(default=4096, gt=0)
