@@ -23,11 +23,12 @@ from crossroads.catalog import find_model
 from crossroads.client import AsyncClient
 from crossroads.config import parse_config
 from crossroads.decide.compare import REFERENCE_MODELS, build_report, default_profile
-from crossroads.evals.results import load_run
+from crossroads.evals.results import load_evidence, load_run
 from crossroads.evals.runner import Runner, RunOptions
 from crossroads.evals.scoring import Answer, ScoringContext
 from crossroads.evals.stats import summarize
 from crossroads.evals.suite import load_suite
+from crossroads.evidence import RunEvidence, RunSummary
 from crossroads.report import write_report
 from crossroads.store import open_database
 
@@ -53,6 +54,7 @@ def offline_phases() -> dict[str, float]:
 
             run_id = asyncio.run(run())
             data = load_run(db, run_id)
+            evidence = load_evidence(db, run_id)
 
         async def rescore() -> None:
             ctx = ScoringContext()
@@ -75,8 +77,7 @@ def offline_phases() -> dict[str, float]:
             names=names,
             entries=entries,  # type: ignore[arg-type]
             notes={},
-            summary=data["summary"],
-            run=data["run"],
+            run=evidence,
             profile=default_profile(),
             suite_name="quick",
         )
@@ -118,8 +119,9 @@ def rendering_at_scale(models: int = 10, items: int = 1000) -> tuple[float, floa
             names=names,
             entries=entries,  # type: ignore[arg-type]
             notes={},
-            summary=summary,
-            run={"id": "bench"},
+            run=RunEvidence(
+                run_id="bench", suite="bench", summary=RunSummary.model_validate(summary)
+            ),
             profile=default_profile(),
             suite_name="bench",
         )

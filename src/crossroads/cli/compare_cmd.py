@@ -56,11 +56,12 @@ def _compare(
 
     from ..config import load_config
     from ..decide.advisor import load_profile, with_overrides
-    from ..decide.compare import default_models, default_profile, run_compare
+    from ..decide.compare import default_models, default_profile
     from ..decide.tco import format_tokens, parse_volume
     from ..errors import ConfigError
     from ..evals.suite import load_suite
     from ..report import write_report
+    from ..report.compare import run_compare
     from ..store import open_database
     from ._progress import model_bars
 
@@ -88,14 +89,14 @@ def _compare(
     folder = out or Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
     paths = write_report(result.report, folder)
     out_console = Console()
-    rec = result.report["recommendation"]
-    out_console.print(f"[bold]Recommendation:[/] {rec['summary']}")
-    out_console.print(f"[bold]What would change it:[/] {rec['flip_summary']}")
-    for row in result.report["advice"]["ranking"][:5]:
-        out_console.print(f"  {row['score']:.1f}  {row['model']}")
-    for m in result.report["models"]:
-        if m["note"]:
-            out_console.print(f"  [dim]{m['name']}: {m['note']}[/]")
+    rec = result.report.recommendation
+    out_console.print(f"[bold]Recommendation:[/] {rec.summary}")
+    out_console.print(f"[bold]What would change it:[/] {rec.flip_summary}")
+    for row in result.report.advice.ranking[:5]:
+        out_console.print(f"  {row.score:.1f}  {row.model}")
+    for m in result.report.models:
+        if m.note:
+            out_console.print(f"  [dim]{m.name}: {m.note}[/]")
     console.print(f"Wrote {paths['html']}, {paths['markdown']} and {paths['json']}")
     if open_:
         import webbrowser

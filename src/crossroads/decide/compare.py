@@ -1,49 +1,63 @@
-"""``crossroads compare``: measure, cost, score, advise, and assemble the report.
+"""``crossroads compare`` after measuring: cost, score, advise, and assemble the report.
 
 1. Models: the ones asked for, or by default the embedded ``local/smollm2``, every model
    in crossroads.yaml and a reference set of closed and open catalog models. A model
    that can be called here (a key in the environment, a local file) is measured with the
-   suite; the others keep their catalog facts and vendor-published benchmarks, marked
-   "not measured here".
+   suite (:mod:`crossroads.report.compare` runs it); the others keep their catalog facts
+   and vendor-published benchmarks, marked "not measured here".
 2. Cost: each model's monthly cost at the profile's volume and across volumes — list
    prices for APIs, the self-hosting model for open weights (:mod:`.tco`) — and the
    break-even volume of every open × closed pair.
 3. The ten dimensions (:mod:`.dimensions`) from catalog facts and the measurements, the
    advisor's ranking, exclusions and flip points (:mod:`.advisor`).
-4. A report dict in the shape :mod:`crossroads.report` renders.
+4. A :class:`~.decision.DecisionReport`, which :mod:`crossroads.report` renders.
+
+The measurements arrive as :class:`crossroads.evidence.RunEvidence`, so this module never
+imports ``crossroads.evals``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from ..catalog import CatalogEntry, find_model
 from ..client import AsyncClient
 from ..config import Config
-from ..errors import ConfigError, CrossroadsError, MissingKeyError
-from ..evals.results import load_run
-from ..evals.runner import ProgressEvent, Runner, RunOptions
-from ..evals.suite import Suite
+from ..errors import CrossroadsError, MissingKeyError
+from ..evidence import ModelRunSummary, RunEvidence
 from ..routing import catalog_entry_for
-from ..store import Database
 from . import tco
 from .advisor import Advice, Candidate, CostCurve, Profile, advise
-from .dimensions import DIMENSIONS, Evidence, score_models
+from .decision import (
+    AdviceSection,
+    BreakEvenPoint,
+    CostSection,
+    DecisionReport,
+    DimensionEntry,
+    DimensionsSection,
+    ExcludedOption,
+    FlipRow,
+    ModelFacts,
+    ModelQuality,
+    PairVerdict,
+    ProfileSection,
+    PublishedBenchmark,
+    QualitySection,
+    RankedRow,
+    Recommendation,
+    VolumeSection,
+)
+from .dimensions import DIMENSIONS, DimensionScore, Evidence, score_models
 
 __all__ = [
     "REFERENCE_MODELS",
-    "CompareResult",
     "build_report",
+    "catalog_entry",
     "default_models",
     "default_profile",
-    "measured_input_share",
-    "run_compare",
     "tco_cost_curve",
+    "why_not_measured",
 ]
 
 #: Compared by default: measured when a key is present, catalog facts otherwise.
@@ -57,6 +71,14 @@ REFERENCE_MODELS = (
     "meta/llama-3.3-70b",
 )
 VOLUMES = (1e6, 1e7, 1e8, 1e9, 1e10, 1e11)
+ASSUMPTIONS = (
+    "API cost: catalog list prices (dated, per model source); the input/output "
+    "token mix measured in the evaluation run (75 % input when nothing ran).",
+    "Self-hosting: GPUs from the hardware-fit estimate, always-on replicas billed "
+    "730 h/month at the dated $/GPU-hour defaults, vLLM reference throughput at "
+    "50 % utilisation, 0.25 FTE of a $15k/month engineer, $10k setup over 12 "
+    "months (see `crossroads cost` for sources; override with its options).",
+)
 
 
 def default_profile(volume: float | None = None) -> Profile:
@@ -81,20 +103,14 @@ def tco_cost_curve(entry: CatalogEntry, input_share: float = 0.75) -> CostCurve 
     return lambda v: tco.selfhost_cost(own, tco.Volume.from_tokens(v, input_share)).total
 
 
-def measured_input_share(results: list[dict[str, Any]], default: float = 0.75) -> float:
-    """The share of input tokens in what the run actually sent and received."""
-    prompt = sum(r.get("prompt_tokens") or 0 for r in results if not r.get("cached"))
-    completion = sum(r.get("completion_tokens") or 0 for r in results if not r.get("cached"))
-    return prompt / (prompt + completion) if prompt + completion > 0 else default
-
-
 def default_models(config: Config) -> list[str]:
     """The embedded model, every configured model, then the reference set."""
     names = ["local/smollm2", *(m.name for m in config.models), *REFERENCE_MODELS]
     return list(dict.fromkeys(names))
 
 
-def _entry_for(name: str, client: AsyncClient) -> CatalogEntry | None:
+def catalog_entry(name: str, client: AsyncClient) -> CatalogEntry | None:
+    """The catalog facts for a catalog id or a configured model (None: unknown)."""
     entry = find_model(name)
     if entry is not None:
         return entry
@@ -105,7 +121,7 @@ def _entry_for(name: str, client: AsyncClient) -> CatalogEntry | None:
     return catalog_entry_for(d.backend, d.model)
 
 
-def _callable(name: str, client: AsyncClient) -> str | None:
+def why_not_measured(name: str, client: AsyncClient) -> str | None:
     """None when ``name`` can be measured here, else why not."""
     try:
         deployment = client.deployment(name)
@@ -125,53 +141,42 @@ def _callable(name: str, client: AsyncClient) -> str | None:
     return None
 
 
-@dataclass
-class CompareResult:
-    report: dict[str, Any]
-    advice: Advice
-    run_id: str | None
-
-
-def _finite(value: Any) -> Any:
-    return value if not isinstance(value, float) or math.isfinite(value) else None
-
-
 def build_report(
     *,
     names: list[str],
     entries: dict[str, CatalogEntry],
     notes: dict[str, str],
-    summary: dict[str, Any] | None,
-    run: dict[str, Any] | None,
+    run: RunEvidence | None,
     profile: Profile,
     suite_name: str,
-    input_share: float = 0.75,
-) -> tuple[dict[str, Any], Advice]:
-    """Evidence → dimensions → advice → the report dict."""
+) -> tuple[DecisionReport, Advice]:
+    """Evidence → dimensions → advice → the report (costs use the run's input share, 75 %
+    when nothing ran)."""
     volume = profile.constraints.volume_tokens_per_month
-    measured = (summary or {}).get("models", {})
+    input_share = run.input_share if run is not None else 0.75
+    measured = run.summary.models if run is not None else {}
     curves = {n: tco_cost_curve(entries[n], input_share) for n in names}
     evidence: dict[str, Evidence] = {}
     for name in names:
-        stats = measured.get(name) or {}
+        stats = measured.get(name) or ModelRunSummary()
         curve = curves[name]
         cost_1m = curve(volume) / volume * 1e6 if curve is not None else None
         entry = entries[name]
         ev = Evidence(
-            measured=bool(stats.get("n_items")),
-            quality_mean=stats.get("mean"),
-            quality_ci=(stats["ci_low"], stats["ci_high"])
-            if stats.get("ci_low") is not None
+            measured=bool(stats.n_items),
+            quality_mean=stats.mean,
+            quality_ci=(stats.ci_low, stats.ci_high)
+            if stats.ci_low is not None and stats.ci_high is not None
             else None,
-            p95_latency_s=(stats.get("latency_p95") or {}).get("estimate"),
-            tokens_per_s=stats.get("tokens_per_s_median"),
+            p95_latency_s=stats.latency_p95.estimate,
+            tokens_per_s=stats.tokens_per_s_median,
             cost_per_1m_tokens_usd=cost_1m,
             published_benchmarks={b.name: b.score for b in entry.benchmarks},
         )
         if suite_name == "bias" and ev.measured:
-            ev = replace(ev, bias_consistency=stats.get("mean"))
+            ev = replace(ev, bias_consistency=stats.mean)
         if suite_name == "safety" and ev.measured:
-            ev = replace(ev, safety_score=stats.get("mean"))
+            ev = replace(ev, safety_score=stats.mean)
         evidence[name] = ev
     scores = score_models({n: (entries[n], evidence[n]) for n in names})
     monthly = {n: (c(volume) if (c := curves[n]) is not None else None) for n in names}
@@ -188,17 +193,26 @@ def build_report(
         for n in names
     ]
     advice = advise(profile, candidates)
-    report = _report_dict(
-        names, entries, notes, evidence, scores, curves, advice, profile, summary, run, suite_name
+    report = _decision(
+        names,
+        entries,
+        notes,
+        evidence,
+        scores,
+        curves,
+        advice,
+        profile,
+        run,
+        suite_name,
+        input_share,
+        _break_evens(names, entries, volume, input_share),
     )
-    report["volume"]["input_share"] = input_share
-    report["tco"]["break_even"] = _break_evens(names, entries, volume, input_share)
     return report, advice
 
 
 def _break_evens(
     names: list[str], entries: dict[str, CatalogEntry], volume: float, input_share: float
-) -> list[Any]:
+) -> list[BreakEvenPoint]:
     shape = tco.Volume.from_tokens(volume, input_share)
     rows = []
     opens = [n for n in names if entries[n].self_host is not None]
@@ -221,195 +235,139 @@ def _break_evens(
                 else f"self-hosting {o} never becomes cheaper than {c} below 10T tokens/month"
             )
             rows.append(
-                {"open": o, "closed": c, "volume_tokens_per_month": at, "sentence": sentence}
+                BreakEvenPoint(open=o, closed=c, volume_tokens_per_month=at, sentence=sentence)
             )
     return rows
 
 
-def _report_dict(
+def _model_facts(
+    name: str,
+    entry: CatalogEntry,
+    stats: ModelRunSummary | None,
+    ev: Evidence,
+    monthly: float | None,
+    note: str | None,
+) -> ModelFacts:
+    return ModelFacts(
+        name=name,
+        catalog_id=entry.id,
+        display=entry.name,
+        kind=entry.kind,
+        measured=ev.measured,
+        licence=entry.licence.name,
+        params_b=entry.parameters_b,
+        context_window=entry.context_window,
+        quality=ModelQuality(
+            mean=stats.mean, ci_low=stats.ci_low, ci_high=stats.ci_high, pass_rate=stats.pass_rate
+        )
+        if ev.measured and stats is not None
+        else None,
+        latency_p50_s=stats.latency_p50.estimate if stats is not None else None,
+        latency_p95_s=ev.p95_latency_s,
+        tokens_per_s=ev.tokens_per_s,
+        monthly_cost_usd=monthly,
+        cost_per_1m_usd=ev.cost_per_1m_tokens_usd,
+        published_benchmarks=[
+            PublishedBenchmark(name=b.name, score=b.score, source=str(b.source), as_of=str(b.as_of))
+            for b in entry.benchmarks
+        ],
+        note=note,
+    )
+
+
+def _decision(
     names: list[str],
     entries: dict[str, CatalogEntry],
     notes: dict[str, str],
     evidence: dict[str, Evidence],
-    scores: dict[str, dict[str, Any]],
+    scores: dict[str, dict[str, DimensionScore]],
     curves: dict[str, CostCurve | None],
     advice: Advice,
     profile: Profile,
-    summary: dict[str, Any] | None,
-    run: dict[str, Any] | None,
+    run: RunEvidence | None,
     suite_name: str,
-) -> dict[str, Any]:
+    input_share: float,
+    break_evens: list[BreakEvenPoint],
+) -> DecisionReport:
     volume = profile.constraints.volume_tokens_per_month
-    measured = (summary or {}).get("models", {})
+    measured = run.summary.models if run is not None else {}
     top = advice.ranking[0] if advice.ranking else None
     flips = [f for f in advice.flip_points if f.value is not None]
-    models = []
-    for n in names:
-        e, stats, ev = entries[n], measured.get(n) or {}, evidence[n]
-        curve = curves[n]
-        models.append(
-            {
-                "name": n,
-                "catalog_id": e.id,
-                "display": e.name,
-                "kind": e.kind,
-                "measured": ev.measured,
-                "licence": e.licence.name,
-                "params_b": e.parameters_b,
-                "context_window": e.context_window,
-                "quality": {k: stats.get(k) for k in ("mean", "ci_low", "ci_high", "pass_rate")}
-                if ev.measured
-                else None,
-                "latency_p50_s": (stats.get("latency_p50") or {}).get("estimate"),
-                "latency_p95_s": ev.p95_latency_s,
-                "tokens_per_s": ev.tokens_per_s,
-                "monthly_cost_usd": _finite(curve(volume)) if curve is not None else None,
-                "cost_per_1m_usd": ev.cost_per_1m_tokens_usd,
-                "published_benchmarks": [
-                    {
-                        "name": b.name,
-                        "score": b.score,
-                        "source": str(b.source),
-                        "as_of": str(b.as_of),
-                    }
-                    for b in e.benchmarks
-                ],
-                "note": notes.get(n),
-            }
+    models = [
+        _model_facts(
+            n,
+            entries[n],
+            measured.get(n),
+            evidence[n],
+            c(volume) if (c := curves[n]) is not None else None,
+            notes.get(n),
         )
+        for n in names
+    ]
     summary_text = (
         f"For the '{profile.name}' profile at {tco.format_tokens(volume)} tokens/month, "
         f"{top.label} ranks first ({top.score:.1f}/10): {'; '.join(top.reasons[:3])}."
         if top
         else "No option satisfies the profile's hard constraints."
     )
-    return {
-        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "title": "Open vs closed LLMs: the decision",
-        "profile": {
-            "name": profile.name,
-            "description": profile.description,
-            "weights": profile.weights.as_dict(),
-            "constraints": profile.constraints.model_dump(),
-        },
-        "volume": {"tokens_per_month": volume, "input_share": 0.75},
-        "recommendation": {
-            "model": top.name if top else None,
-            "summary": summary_text,
-            "flip_summary": "".join(
+    return DecisionReport(
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
+        title="Open vs closed LLMs: the decision",
+        profile=ProfileSection(
+            name=profile.name,
+            description=profile.description,
+            weights=profile.weights.as_dict(),
+            constraints=profile.constraints.model_dump(),
+        ),
+        volume=VolumeSection(tokens_per_month=volume, input_share=input_share),
+        recommendation=Recommendation(
+            model=top.name if top else None,
+            summary=summary_text,
+            flip_summary="".join(
                 f"{f.sentence[:1].upper()}{f.sentence[1:]}. " for f in flips[:3]
             ).strip()
             or "No flip point within the searched range: the choice is robust.",
-        },
-        "models": models,
-        "dimensions": {
-            "names": dict(DIMENSIONS),
-            "scores": {
-                n: {d: {"score": s.score, "evidence": list(s.evidence)} for d, s in sc.items()}
+        ),
+        models=models,
+        dimensions=DimensionsSection(
+            names=dict(DIMENSIONS),
+            scores={
+                n: {
+                    d: DimensionEntry(score=s.score, evidence=list(s.evidence))
+                    for d, s in sc.items()
+                }
                 for n, sc in scores.items()
             },
-        },
-        "quality": {
-            "suite": suite_name,
-            "run_id": (run or {}).get("id"),
-            "pairs": [
-                {"a": p["a"], "b": p["b"], "verdict": p["verdict"], "significant": p["significant"]}
-                for p in (summary or {}).get("pairs", [])
+        ),
+        quality=QualitySection(
+            suite=suite_name,
+            run_id=run.run_id if run is not None else None,
+            pairs=[
+                PairVerdict(a=p.a, b=p.b, verdict=p.verdict, significant=p.significant)
+                for p in (run.summary.pairs if run is not None else [])
             ],
-        },
-        "tco": {
-            "volumes": list(VOLUMES),
-            "curves": {
-                n: [_finite(c(v)) for v in VOLUMES] for n, c in curves.items() if c is not None
-            },
-            "break_even": [],
-            "assumptions": [
-                "API cost: catalog list prices (dated, per model source); the input/output "
-                "token mix measured in the evaluation run (75 % input when nothing ran).",
-                "Self-hosting: GPUs from the hardware-fit estimate, always-on replicas billed "
-                "730 h/month at the dated $/GPU-hour defaults, vLLM reference throughput at "
-                "50 % utilisation, 0.25 FTE of a $15k/month engineer, $10k setup over 12 "
-                "months (see `crossroads cost` for sources; override with its options).",
+        ),
+        tco=CostSection(
+            volumes=list(VOLUMES),
+            curves={n: [c(v) for v in VOLUMES] for n, c in curves.items() if c is not None},
+            break_even=break_evens,
+            assumptions=list(ASSUMPTIONS),
+        ),
+        advice=AdviceSection(
+            ranking=[
+                RankedRow(model=r.name, score=r.score, reasons=r.reasons) for r in advice.ranking
             ],
-        },
-        "advice": {
-            "ranking": [
-                {"model": r.name, "score": r.score, "reasons": r.reasons} for r in advice.ranking
-            ],
-            "excluded": [{"model": x.name, "reasons": x.reasons} for x in advice.excluded],
-            "flip_points": [
-                {
-                    "parameter": f.parameter,
-                    "current": f.current,
-                    "flip_at": f.value,
-                    "new_top": f.new_top,
-                    "sentence": f.sentence,
-                }
+            excluded=[ExcludedOption(model=x.name, reasons=x.reasons) for x in advice.excluded],
+            flip_points=[
+                FlipRow(
+                    parameter=f.parameter,
+                    current=f.current,
+                    flip_at=f.value,
+                    new_top=f.new_top,
+                    sentence=f.sentence,
+                )
                 for f in advice.flip_points
             ],
-        },
-        "manifest": (run or {}).get("manifest") or {},
-    }
-
-
-async def _measure(
-    client: AsyncClient,
-    db: Database,
-    suite: Suite,
-    models: list[str],
-    progress: Callable[[ProgressEvent], None] | None,
-    seed: int | None,
-) -> str:
-    options = RunOptions(models=tuple(models), concurrency=8, per_model_concurrency=4, seed=seed)
-    return await Runner(client, db, suite, options, progress=progress).run()
-
-
-def run_compare(
-    config: Config,
-    db: Database,
-    suite: Suite,
-    names: list[str],
-    profile: Profile,
-    *,
-    progress: Callable[[ProgressEvent], None] | None = None,
-    seed: int | None = None,
-) -> CompareResult:
-    """Measure what can be measured, then build the report."""
-    client = AsyncClient(config)
-    entries: dict[str, CatalogEntry] = {}
-    notes: dict[str, str] = {}
-    for name in names:
-        entry = _entry_for(name, client)
-        if entry is None:
-            raise ConfigError(
-                f"{name!r} is not in the catalog, so it cannot be costed or scored; give a "
-                "catalog id (`crossroads models`) or a configured model whose vendor model "
-                "the catalog knows."
-            )
-        entries[name] = entry
-        why = _callable(name, client)
-        if why is not None:
-            notes[name] = why
-    measurable = [n for n in names if n not in notes]
-
-    async def measure() -> str | None:
-        try:
-            if not measurable:
-                return None
-            return await _measure(client, db, suite, measurable, progress, seed)
-        finally:
-            await client.aclose()
-
-    run_id = asyncio.run(measure())
-    data = load_run(db, run_id) if run_id else None
-    report, advice = build_report(
-        names=names,
-        entries=entries,
-        notes=notes,
-        summary=data["summary"] if data else None,
-        run=data["run"] | {"manifest": data["manifest"]} if data else None,
-        profile=profile,
-        suite_name=suite.name,
-        input_share=measured_input_share(data["results"]) if data else 0.75,
+        ),
+        manifest=run.manifest if run is not None else {},
     )
-    return CompareResult(report, advice, run_id)

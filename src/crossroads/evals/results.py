@@ -1,4 +1,5 @@
-"""A stored run as one JSON-ready dict, and the files written for it."""
+"""A stored run as one JSON-ready dict, the typed evidence the decision reads, and the files
+written for it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ from typing import Any
 from sqlalchemy import desc, func, select
 
 from ..errors import ConfigError
+from ..evidence import RunEvidence, RunSummary
 from ..store import Database, results, run_items, runs
 
-__all__ = ["list_runs", "load_run", "write_outputs"]
+__all__ = [
+    "list_runs",
+    "load_evidence",
+    "load_run",
+    "measured_input_share",
+    "write_outputs",
+]
 
 _RESULT_FIELDS = (
     "item_id",
@@ -90,6 +98,25 @@ def load_run(db: Database, run_id: str) -> dict[str, Any]:
         "results": result_rows,
         "summary": summary,
     }
+
+
+def measured_input_share(results: list[dict[str, Any]], default: float = 0.75) -> float:
+    """The share of input tokens in what the run actually sent and received."""
+    prompt = sum(r.get("prompt_tokens") or 0 for r in results if not r.get("cached"))
+    completion = sum(r.get("completion_tokens") or 0 for r in results if not r.get("cached"))
+    return prompt / (prompt + completion) if prompt + completion > 0 else default
+
+
+def load_evidence(db: Database, run_id: str) -> RunEvidence:
+    """One run as the decision reads it (see :mod:`crossroads.evidence`)."""
+    data = load_run(db, run_id)
+    return RunEvidence(
+        run_id=data["run"]["id"],
+        suite=data["run"]["suite"],
+        summary=RunSummary.model_validate(data["summary"]),
+        input_share=measured_input_share(data["results"]),
+        manifest=data["manifest"] or {},
+    )
 
 
 def write_outputs(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
