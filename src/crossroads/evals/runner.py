@@ -37,6 +37,7 @@ from ..errors import APIError, ConfigError, CrossroadsError, RateLimitError
 from ..store import Database, response_cache, results, run_items, runs
 from ..types import FinishReason, Usage
 from .manifest import build_manifest
+from .options import RunOptions
 from .scoring import Answer, Score, ScoringContext
 from .suite import Suite, SuiteItem
 
@@ -48,17 +49,6 @@ FLUSH_ROWS = 200
 #: Rows waiting that make the calls wait for the store (bounds memory when the store is
 #: slower than the calls).
 MAX_PENDING = 5 * FLUSH_ROWS
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    models: tuple[str, ...]
-    repeat: int = 1
-    concurrency: int = 8
-    per_model_concurrency: int = 8
-    use_cache: bool = True
-    seed: int | None = None
-    rate_limit_attempts: int = 5
 
 
 @dataclass(frozen=True, slots=True)
