@@ -17,6 +17,7 @@ from crossroads.client import AsyncClient
 from crossroads.config import parse_config
 from crossroads.evals import runner as runner_module
 from crossroads.evals.runner import Runner, RunOptions
+from crossroads.evals.store import ResultRow, RunStore
 from crossroads.evals.suite import parse_suite
 from crossroads.routing import ReplicaPool
 from crossroads.store import open_database, results
@@ -100,9 +101,9 @@ def test_one_write_at_a_time_and_every_row_written(
     most = 0
     batches: list[int] = []
     lock = threading.Lock()
-    write = Runner._write
+    write = RunStore.write_results
 
-    def tracked(self: Runner, rows: list[dict[str, Any]]) -> None:
+    def tracked(self: RunStore, rows: list[ResultRow]) -> None:
         nonlocal writing, most
         with lock:
             writing += 1
@@ -115,7 +116,7 @@ def test_one_write_at_a_time_and_every_row_written(
                 writing -= 1
             batches.append(len(rows))
 
-    monkeypatch.setattr(Runner, "_write", tracked)
+    monkeypatch.setattr(RunStore, "write_results", tracked)
 
     async def main() -> tuple[str, dict[str, tuple[str, str | None]]]:
         async with AsyncClient(config) as client:
