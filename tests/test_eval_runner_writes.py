@@ -139,3 +139,16 @@ def test_one_write_at_a_time_and_every_row_written(
         n_item = int(r.item_id[1:])
         assert r.passed is (n_item % 3 != 0), r.item_id
     db.dispose()
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4])
+def test_first_choice_is_what_the_response_says(n: int) -> None:
+    """What the runner keeps of a stream is the assembled response's text and finish."""
+    acc = StreamAccumulator()
+    assert acc.first_choice() == ("", None) == (acc.response().text, acc.response().finish_reason)
+    request = ChatRequest(model="m", messages=[{"role": "user", "content": f"Question {n}"}])
+    for chunk in _numbered_answer(request):
+        acc.add(chunk)
+    response = acc.response()
+    assert acc.first_choice() == (response.text, response.finish_reason)
+    assert response.finish_reason == ("tool_calls" if n % 3 == 0 else "stop")

@@ -53,7 +53,9 @@ class StreamAccumulator:
         if chunk.usage is not None:
             self.usage = chunk.usage
         for choice in chunk.choices:
-            parts = self._choices.setdefault(choice.index, _ChoiceParts())
+            parts = self._choices.get(choice.index)
+            if parts is None:  # not setdefault: it would build parts for every chunk
+                parts = self._choices[choice.index] = _ChoiceParts()
             delta = choice.delta
             if delta.content:
                 parts.text.append(delta.content)
@@ -72,6 +74,14 @@ class StreamAccumulator:
                         tool.arguments.append(call.function.arguments)
             if choice.finish_reason is not None:
                 parts.finish_reason = choice.finish_reason
+
+    def first_choice(self) -> tuple[str, FinishReason | None]:
+        """The text and finish reason of :meth:`response` (its first choice's), without
+        building the response: for callers that keep only those."""
+        if not self._choices:
+            return "", None
+        parts = self._choices[min(self._choices)]
+        return "".join(parts.text), parts.finish_reason
 
     def response(self) -> ChatResponse:
         choices = []

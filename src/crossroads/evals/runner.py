@@ -31,6 +31,7 @@ from ..backends.base import Prices
 from ..client import AsyncClient
 from ..errors import APIError, ConfigError, CrossroadsError, RateLimitError
 from ..store import Database
+from ..streaming import StreamAccumulator
 from ..types import FinishReason, Usage
 from .manifest import build_manifest
 from .options import RunOptions
@@ -186,33 +187,17 @@ class Runner:
     async def _streamed(
         self, model: str, messages: list[dict[str, str]], opts: dict[str, Any], start: float
     ) -> tuple[str, Usage, FinishReason | None, float | None]:
-        """One streamed call: the text, usage and finish reason that
-        ``StreamAccumulator(...).response()`` would give (``.text``, ``.usage``,
-        ``.finish_reason``: the choice with the lowest index), and the time to the first
-        content. Only what the result row needs is kept, so no response object is built.
-        """
-        texts: dict[int, list[str]] = {}
-        finishes: dict[int, FinishReason] = {}
-        usage: Usage | None = None
+        """One streamed call: the text, usage and finish reason of its answer (as
+        :meth:`StreamAccumulator.response` gives them), and the time to the first
+        content."""
+        acc = StreamAccumulator()
         first: float | None = None
         async for chunk in self.client.stream_chat(model, messages, **opts):
-            if chunk.usage is not None:
-                usage = chunk.usage
-            for choice in chunk.choices:
-                parts = texts.get(choice.index)
-                if parts is None:
-                    parts = texts[choice.index] = []
-                content = choice.delta.content
-                if content:
-                    if first is None:
-                        first = time.perf_counter() - start
-                    parts.append(content)
-                if choice.finish_reason is not None:
-                    finishes[choice.index] = choice.finish_reason
-        if not texts:
-            return "", usage or Usage(), None, first
-        index = min(texts)
-        return "".join(texts[index]), usage or Usage(), finishes.get(index), first
+            if first is None and any(choice.delta.content for choice in chunk.choices):
+                first = time.perf_counter() - start
+            acc.add(chunk)
+        text, finish_reason = acc.first_choice()
+        return text, acc.usage or Usage(), finish_reason, first
 
     async def _score(self, item: SuiteItem, answer: Answer, prompt: str) -> list[tuple[str, Score]]:
         variables = {**item.vars, "_prompt": prompt}
