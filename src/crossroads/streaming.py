@@ -47,9 +47,12 @@ class StreamAccumulator:
         self._choices: dict[int, _ChoiceParts] = {}
 
     def add(self, chunk: ChatChunk) -> None:
-        self.id = self.id or chunk.id
-        self.model = self.model or chunk.model
-        self.created = self.created or chunk.created
+        if not self.id:
+            self.id = chunk.id
+        if not self.model:
+            self.model = chunk.model
+        if not self.created:
+            self.created = chunk.created
         if chunk.usage is not None:
             self.usage = chunk.usage
         for choice in chunk.choices:
@@ -61,7 +64,7 @@ class StreamAccumulator:
                 parts.text.append(delta.content)
             if delta.refusal:
                 parts.refusal.append(delta.refusal)
-            for call in delta.tool_calls or []:
+            for call in delta.tool_calls if delta.tool_calls else ():
                 tool = parts.tools.setdefault(call.index, _ToolCallParts())
                 if call.id:
                     tool.id = call.id

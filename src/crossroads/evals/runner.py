@@ -193,8 +193,11 @@ class Runner:
         acc = StreamAccumulator()
         first: float | None = None
         async for chunk in self.client.stream_chat(model, messages, **opts):
-            if first is None and any(choice.delta.content for choice in chunk.choices):
-                first = time.perf_counter() - start
+            if first is None:
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        first = time.perf_counter() - start
+                        break
             acc.add(chunk)
         text, finish_reason = acc.first_choice()
         return text, acc.usage or Usage(), finish_reason, first
