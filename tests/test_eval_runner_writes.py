@@ -17,6 +17,7 @@ from crossroads.client import AsyncClient
 from crossroads.config import parse_config
 from crossroads.evals import runner as runner_module
 from crossroads.evals.runner import Runner, RunOptions
+from crossroads.evals.store import ResultRow, RunStore
 from crossroads.evals.suite import parse_suite
 from crossroads.store import open_database, results
 from crossroads.streaming import StreamAccumulator
@@ -99,9 +100,9 @@ def test_one_write_at_a_time_and_every_row_written(
     most = 0
     batches: list[int] = []
     lock = threading.Lock()
-    write = Runner._write
+    write = RunStore.write_results
 
-    def tracked(self: Runner, rows: list[dict[str, Any]]) -> None:
+    def tracked(self: RunStore, rows: list[ResultRow]) -> None:
         nonlocal writing, most
         with lock:
             writing += 1
@@ -114,7 +115,7 @@ def test_one_write_at_a_time_and_every_row_written(
                 writing -= 1
             batches.append(len(rows))
 
-    monkeypatch.setattr(Runner, "_write", tracked)
+    monkeypatch.setattr(RunStore, "write_results", tracked)
 
     async def main() -> tuple[str, dict[str, tuple[str, str | None]]]:
         async with AsyncClient(config) as client:
@@ -137,3 +138,16 @@ def test_one_write_at_a_time_and_every_row_written(
         n_item = int(r.item_id[1:])
         assert r.passed is (n_item % 3 != 0), r.item_id
     db.dispose()
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4])
+def test_first_choice_is_what_the_response_says(n: int) -> None:
+    """What the runner keeps of a stream is the assembled response's text and finish."""
+    acc = StreamAccumulator()
+    assert acc.first_choice() == ("", None) == (acc.response().text, acc.response().finish_reason)
+    request = ChatRequest(model="m", messages=[{"role": "user", "content": f"Question {n}"}])
+    for chunk in _numbered_answer(request):
+        acc.add(chunk)
+    response = acc.response()
+    assert acc.first_choice() == (response.text, response.finish_reason)
+    assert response.finish_reason == ("tool_calls" if n % 3 == 0 else "stop")

@@ -47,19 +47,24 @@ class StreamAccumulator:
         self._choices: dict[int, _ChoiceParts] = {}
 
     def add(self, chunk: ChatChunk) -> None:
-        self.id = self.id or chunk.id
-        self.model = self.model or chunk.model
-        self.created = self.created or chunk.created
+        if not self.id:
+            self.id = chunk.id
+        if not self.model:
+            self.model = chunk.model
+        if not self.created:
+            self.created = chunk.created
         if chunk.usage is not None:
             self.usage = chunk.usage
         for choice in chunk.choices:
-            parts = self._choices.setdefault(choice.index, _ChoiceParts())
+            parts = self._choices.get(choice.index)
+            if parts is None:  # not setdefault: it would build parts for every chunk
+                parts = self._choices[choice.index] = _ChoiceParts()
             delta = choice.delta
             if delta.content:
                 parts.text.append(delta.content)
             if delta.refusal:
                 parts.refusal.append(delta.refusal)
-            for call in delta.tool_calls or []:
+            for call in delta.tool_calls if delta.tool_calls else ():
                 tool = parts.tools.setdefault(call.index, _ToolCallParts())
                 if call.id:
                     tool.id = call.id
@@ -72,6 +77,14 @@ class StreamAccumulator:
                         tool.arguments.append(call.function.arguments)
             if choice.finish_reason is not None:
                 parts.finish_reason = choice.finish_reason
+
+    def first_choice(self) -> tuple[str, FinishReason | None]:
+        """The text and finish reason of :meth:`response` (its first choice's), without
+        building the response: for callers that keep only those."""
+        if not self._choices:
+            return "", None
+        parts = self._choices[min(self._choices)]
+        return "".join(parts.text), parts.finish_reason
 
     def response(self) -> ChatResponse:
         choices = []

@@ -11,9 +11,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .options import RunOptions
+
 if TYPE_CHECKING:
     from ..client import AsyncClient
-    from .runner import RunOptions
     from .suite import Suite
 
 __all__ = ["build_manifest"]

@@ -7,11 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import desc, func, select
-
-from ..errors import ConfigError
 from ..evidence import RunEvidence, RunSummary
-from ..store import Database, results, run_items, runs
+from ..store import Database
+from .store import RunStore
 
 __all__ = [
     "list_runs",
@@ -49,24 +47,8 @@ def load_run(db: Database, run_id: str) -> dict[str, Any]:
     """Run, manifest, items, results and the statistical summary of one run."""
     from .stats import summarize
 
-    with db.engine.connect() as conn:
-        run = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
-        if run is None:
-            known = conn.execute(select(runs.c.id).order_by(desc(runs.c.created_at)).limit(5))
-            hint = ", ".join(r.id for r in known) or "none yet"
-            raise ConfigError(f"No run {run_id!r}. Recent runs: {hint} (`crossroads runs`).")
-        items = (
-            conn.execute(
-                select(run_items).where(run_items.c.run_id == run_id).order_by(run_items.c.position)
-            )
-            .mappings()
-            .all()
-        )
-        rows = (
-            conn.execute(select(results).where(results.c.run_id == run_id).order_by(results.c.id))
-            .mappings()
-            .all()
-        )
+    stored = RunStore(db).read_run(run_id)
+    run, items, rows = stored.run, stored.items, stored.results
     tags = {i["item_id"]: list(i["tags"]) for i in items}
     result_rows = [{k: r[k] for k in _RESULT_FIELDS} for r in rows]
     summary = summarize(
@@ -134,12 +116,5 @@ def write_outputs(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
 
 
 def list_runs(db: Database, limit: int = 50) -> list[dict[str, Any]]:
-    counts = select(results.c.run_id, func.count().label("n")).group_by(results.c.run_id).subquery()
-    query = (
-        select(runs, func.coalesce(counts.c.n, 0).label("n"))
-        .outerjoin(counts, counts.c.run_id == runs.c.id)
-        .order_by(desc(runs.c.created_at))
-        .limit(limit)
-    )
-    with db.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+    """The latest ``limit`` runs, newest first, each with ``n``, its number of results."""
+    return RunStore(db).list_runs(limit)

@@ -6,12 +6,13 @@
   latency, time to first token and output tokens/s after the first token.
 * Retries (429s honouring ``Retry-After``, 5xx, timeouts) and fallbacks are the
   router's, the same as for every other caller (``routing:`` in crossroads.yaml).
-* Results are written to the store as they arrive (batched every 100 ms, sooner once
-  200 are waiting), so a run interrupted by Ctrl-C or a crash resumes with
-  ``resume=RUN_ID`` without redoing finished items; nothing but counters (and at most
-  ``MAX_PENDING`` unwritten rows) is kept in memory. One write is in flight at a time:
-  rows that finish meanwhile go into the next batch, and calls go on while it is
-  written (they only wait for the store when ``MAX_PENDING`` rows are waiting).
+* Results are written to the :class:`~crossroads.evals.store.RunStore` as they arrive
+  (batched every 100 ms, sooner once 200 are waiting), so a run interrupted by Ctrl-C or
+  a crash resumes with ``resume=RUN_ID`` without redoing finished items; nothing but
+  counters (and at most ``MAX_PENDING`` unwritten rows) is kept in memory. One write is
+  in flight at a time: rows that finish meanwhile go into the next batch, and calls go on
+  while it is written (they only wait for the store when ``MAX_PENDING`` rows are
+  waiting).
 * Identical requests at temperature 0 are served from the response cache unless
   ``use_cache=False``; cached results are marked and left out of latency statistics.
 """
@@ -20,24 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-
-from sqlalchemy import insert, select, update
 
 from ..backends.base import Prices
 from ..client import AsyncClient
 from ..errors import APIError, ConfigError, CrossroadsError
-from ..store import Database, response_cache, results, run_items, runs
+from ..store import Database
+from ..streaming import StreamAccumulator
 from ..types import FinishReason, Usage
 from .manifest import build_manifest
+from .options import RunOptions
 from .scoring import Answer, Score, ScoringContext
+from .store import ResultRow, RunStatus, RunStore, response_key
 from .suite import Suite, SuiteItem
 
 __all__ = ["ProgressEvent", "RunOptions", "Runner"]
@@ -48,16 +47,6 @@ FLUSH_ROWS = 200
 #: Rows waiting that make the calls wait for the store (bounds memory when the store is
 #: slower than the calls).
 MAX_PENDING = 5 * FLUSH_ROWS
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    models: tuple[str, ...]
-    repeat: int = 1
-    concurrency: int = 8
-    per_model_concurrency: int = 8
-    use_cache: bool = True
-    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +68,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _cache_key(
-    identity: dict[str, Any], messages: list[dict[str, str]], opts: dict[str, Any]
-) -> str:
-    blob = json.dumps({"m": identity, "msg": messages, "o": opts}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
 class Runner:
     """Runs one suite on several models and stores every result."""
 
@@ -101,12 +83,12 @@ class Runner:
         if not options.models:
             raise ConfigError("Give at least one model (--models a,b).")
         self.client = client
-        self.db = db
+        self.store = RunStore(db)
         self.suite = suite
         self.options = options
         self.progress = progress
         self.counters = _Counters()
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[ResultRow] = []
         #: One write at a time: concurrent writers would only queue for SQLite's write
         #: lock (sleeping in its busy handler) and for the GIL.
         self._write_lock = asyncio.Lock()
@@ -122,67 +104,17 @@ class Runner:
         return opts
 
     def _create_run(self) -> str:
-        run_id = uuid.uuid4().hex[:12]
-        manifest = build_manifest(self.client, self.suite, self.options, self._call_options())
-        with self.db.engine.begin() as conn:
-            conn.execute(
-                insert(runs).values(
-                    id=run_id,
-                    suite=self.suite.name,
-                    suite_hash=self.suite.hash,
-                    suite_source=self.suite.source,
-                    created_at=_now(),
-                    status="running",
-                    models=list(self.options.models),
-                    repeat=self.options.repeat,
-                    options=self._call_options(),
-                    manifest=manifest,
-                )
-            )
-            rows = [
-                {
-                    "run_id": run_id,
-                    "item_id": item.id,
-                    "position": position,
-                    "tags": list(item.tags),
-                    "prompt": self.suite.render(item)[-1]["content"],
-                    "expected": item.expected,
-                }
-                for position, item in enumerate(self.suite.items)
-            ]
-            for start in range(0, len(rows), 1000):
-                conn.execute(insert(run_items), rows[start : start + 1000])
-        return run_id
+        call_options = self._call_options()
+        manifest = build_manifest(self.client, self.suite, self.options, call_options)
+        return self.store.create_run(
+            self.suite, self.options.models, self.options.repeat, call_options, manifest
+        )
 
     def _resume(self, run_id: str) -> set[tuple[str, str, int]]:
-        with self.db.engine.connect() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
-            if row is None:
-                raise ConfigError(f"No run {run_id!r} to resume (`crossroads runs` lists them).")
-            if row["suite_hash"] != self.suite.hash:
-                raise ConfigError(
-                    f"Run {run_id} was made with a different version of suite "
-                    f"{row['suite']!r} (hash {row['suite_hash']}, now {self.suite.hash}); "
-                    "start a new run instead."
-                )
-            if list(row["models"]) != list(self.options.models) or row["repeat"] != (
-                self.options.repeat
-            ):
-                self.options = RunOptions(
-                    **{
-                        **self.options.__dict__,
-                        "models": tuple(row["models"]),
-                        "repeat": row["repeat"],
-                    }
-                )
-            done = conn.execute(
-                select(results.c.item_id, results.c.model, results.c.repeat).where(
-                    results.c.run_id == run_id
-                )
-            ).all()
-        with self.db.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(status="running"))
-        return {(r.item_id, r.model, r.repeat) for r in done}
+        resumed = self.store.resume_run(run_id, self.suite)
+        if resumed.models != self.options.models or resumed.repeat != self.options.repeat:
+            self.options = replace(self.options, models=resumed.models, repeat=resumed.repeat)
+        return resumed.done
 
     def _tasks(self, done: set[tuple[str, str, int]]) -> Iterator[tuple[SuiteItem, str, int]]:
         for item in self.suite.items:
@@ -192,38 +124,6 @@ class Runner:
                         yield item, model, repeat
 
     # -- one call ----------------------------------------------------------------------
-    def _cache_lookup(self, key: str) -> Answer | None:
-        with self.db.engine.connect() as conn:
-            row = conn.execute(select(response_cache).where(response_cache.c.key == key)).first()
-        if row is None:
-            return None
-        return Answer(
-            text=row.output,
-            model=row.model,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            cost_usd=0.0,
-            finish_reason=row.finish_reason,
-        )
-
-    def _cache_store(self, key: str, answer: Answer) -> None:
-        with self.db.engine.begin() as conn:
-            existing = conn.execute(
-                select(response_cache.c.key).where(response_cache.c.key == key)
-            ).first()
-            if existing is None:
-                conn.execute(
-                    insert(response_cache).values(
-                        key=key,
-                        model=answer.model,
-                        output=answer.text,
-                        prompt_tokens=answer.prompt_tokens,
-                        completion_tokens=answer.completion_tokens,
-                        finish_reason=answer.finish_reason,
-                        created_at=_now(),
-                    )
-                )
-
     def _backend_facts(self, model: str) -> tuple[bool, Prices | None]:
         """Whether ``model``'s backend streams, and its prices (looked up once per run:
         ``Backend.capabilities`` builds a new dataclass on every access)."""
@@ -272,33 +172,20 @@ class Runner:
     async def _streamed(
         self, model: str, messages: list[dict[str, str]], opts: dict[str, Any], start: float
     ) -> tuple[str, Usage, FinishReason | None, float | None]:
-        """One streamed call: the text, usage and finish reason that
-        ``StreamAccumulator(...).response()`` would give (``.text``, ``.usage``,
-        ``.finish_reason``: the choice with the lowest index), and the time to the first
-        content. Only what the result row needs is kept, so no response object is built.
-        """
-        texts: dict[int, list[str]] = {}
-        finishes: dict[int, FinishReason] = {}
-        usage: Usage | None = None
+        """One streamed call: the text, usage and finish reason of its answer (as
+        :meth:`StreamAccumulator.response` gives them), and the time to the first
+        content."""
+        acc = StreamAccumulator()
         first: float | None = None
         async for chunk in self.client.stream_chat(model, messages, **opts):
-            if chunk.usage is not None:
-                usage = chunk.usage
-            for choice in chunk.choices:
-                parts = texts.get(choice.index)
-                if parts is None:
-                    parts = texts[choice.index] = []
-                content = choice.delta.content
-                if content:
-                    if first is None:
+            if first is None:
+                for choice in chunk.choices:
+                    if choice.delta.content:
                         first = time.perf_counter() - start
-                    parts.append(content)
-                if choice.finish_reason is not None:
-                    finishes[choice.index] = choice.finish_reason
-        if not texts:
-            return "", usage or Usage(), None, first
-        index = min(texts)
-        return "".join(texts[index]), usage or Usage(), finishes.get(index), first
+                        break
+            acc.add(chunk)
+        text, finish_reason = acc.first_choice()
+        return text, acc.usage or Usage(), finish_reason, first
 
     async def _score(self, item: SuiteItem, answer: Answer, prompt: str) -> list[tuple[str, Score]]:
         variables = {**item.vars, "_prompt": prompt}
@@ -319,10 +206,8 @@ class Runner:
         error: str | None = None
         key = None
         if self.options.use_cache and opts.get("temperature") == 0:
-            d = self.client.deployment(model)
-            identity = {"backend": d.backend, "model": d.model, "base_url": d.base_url}
-            key = _cache_key(identity, messages, {**opts, "_repeat": 0})
-            found = await asyncio.to_thread(self._cache_lookup, key)
+            key = response_key(self.client.deployment(model), messages, opts)
+            found = await asyncio.to_thread(self.store.cached_answer, key)
         else:
             found = None
         if found is not None:
@@ -334,7 +219,7 @@ class Runner:
                 error = f"{exc.__class__.__name__}: {exc.message}"
                 answer = Answer(text="", model=model, error=error)
             if key is not None and error is None:
-                await asyncio.to_thread(self._cache_store, key, answer)
+                await asyncio.to_thread(self.store.cache_answer, key, answer)
         if error is None:
             scored = await self._score(item, answer, messages[-1]["content"])
         else:
@@ -384,16 +269,12 @@ class Runner:
             )
 
     # -- writing -------------------------------------------------------------------------
-    def _write(self, rows: list[dict[str, Any]]) -> None:
-        with self.db.engine.begin() as conn:
-            conn.execute(insert(results), rows)
-
     async def _flush(self) -> None:
         """Write every row waiting (after the write in flight, if any)."""
         async with self._write_lock:
             if self._pending:
                 rows, self._pending = self._pending, []
-                await asyncio.to_thread(self._write, rows)
+                await asyncio.to_thread(self.store.write_results, rows)
 
     async def _flusher(self, stop: asyncio.Event) -> None:
         """Write what is waiting every ``FLUSH_INTERVAL_S``, or as soon as woken."""
@@ -402,12 +283,6 @@ class Runner:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
             self._wake.clear()
             await self._flush()
-
-    def _finish(self, run_id: str, status: str) -> None:
-        with self.db.engine.begin() as conn:
-            conn.execute(
-                update(runs).where(runs.c.id == run_id).values(status=status, finished_at=_now())
-            )
 
     def _model_limit(self, model: str) -> int:
         """Calls in flight for one model: the option, capped by what the backend can
@@ -446,7 +321,7 @@ class Runner:
 
         stop = asyncio.Event()
         flusher = asyncio.create_task(self._flusher(stop))
-        status = "interrupted"
+        status: RunStatus = "interrupted"
         try:
             await asyncio.gather(*(worker() for _ in range(max(1, self.options.concurrency))))
             status = "complete"
@@ -455,5 +330,5 @@ class Runner:
             self._wake.set()
             await asyncio.shield(flusher)
             await asyncio.shield(self._flush())
-            await asyncio.to_thread(self._finish, run_id, status)
+            await asyncio.to_thread(self.store.finish_run, run_id, status)
         return run_id
