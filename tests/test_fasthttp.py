@@ -23,7 +23,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from crossroads.backends._fasthttp import MAX_BUFFERED, FastTransport, fast_transport_enabled
-from crossroads.backends._http import HTTPTransport, _utf8_lines, _utf8_sse, iter_sse
+from crossroads.backends._http import HTTPTransport
 from crossroads.errors import APIError
 
 from .conftest import require
@@ -643,54 +643,6 @@ def test_fast_transport_is_the_default_unless_told_or_proxied(
     assert fast_transport_enabled({"NO_PROXY": "*"})
     assert not fast_transport_enabled({"all_proxy": "socks5://p"})
     assert fast_transport_enabled({"HTTP_PROXY": ""})
-
-
-async def test_utf8_lines_split_like_httpx() -> None:
-    rng = random.Random(7)
-    pieces = ["data: é", "\r\n", "\r", "\n", "x", "\u2028", "", "€uro", "\x0c", "line"]
-    for _ in range(300):
-        data = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))).encode()
-        data += rng.choice([b"", b"\xe2\x82"])  # sometimes a truncated character at the end
-        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data), rng.randint(0, 4))))
-        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-
-        async def chunked(parts: list[bytes] = chunks) -> AsyncIterator[bytes]:
-            for part in parts:
-                yield part
-
-        expected = [line async for line in httpx.Response(200, content=chunked()).aiter_lines()]
-        assert [line async for line in _utf8_lines(chunked())] == expected, chunks
-
-
-async def test_sse_events_parsed_per_chunk_match_line_by_line_parsing() -> None:
-    rng = random.Random(11)
-    pieces = [
-        "data: é",
-        "data: {}",
-        "event: ping",
-        "id: 7",
-        ": comment",
-        "data:x",
-        "\r\n",
-        "\n",
-        "\r",
-        "\n\n",
-        "\u2028",
-        "€",
-        "data: [DONE]",
-    ]
-    for _ in range(400):
-        data = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16))).encode()
-        data += rng.choice([b"", b"\xe2\x82"])  # sometimes a truncated character at the end
-        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data), rng.randint(0, 5))))
-        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-
-        async def chunked(parts: list[bytes] = chunks) -> AsyncIterator[bytes]:
-            for part in parts:
-                yield part
-
-        expected = [e async for e in iter_sse(_utf8_lines(chunked()))]
-        assert [e async for e in _utf8_sse(chunked())] == expected, chunks
 
 
 @pytest.mark.parametrize("encoding", [None, "gzip"])

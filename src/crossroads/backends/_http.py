@@ -5,22 +5,20 @@ timeouts, with jittered exponential backoff; ``Retry-After`` / ``retry-after-ms`
 ``x-should-retry`` are honoured; the total time spent waiting is capped. Other 4xx are
 never retried. A stream is retried only before its first byte has been read.
 
-SSE parsing follows https://html.spec.whatwg.org/multipage/server-sent-events.html.
+Streams are parsed by the one SSE parser, :mod:`._sse` (re-exported here for the backends).
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import email.utils
 import http.cookiejar
 import json
 import random
-import re
 import time
 import urllib.request
 from abc import abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from http.client import HTTPResponse
 from typing import Any
@@ -31,6 +29,7 @@ from .. import __version__
 from ..errors import APIError, TimeoutError, UpstreamUnavailableError
 from ._fasthttp import FastTransport, fast_transport_enabled
 from ._fasthttp import _Body as FastBody
+from ._sse import SSEEvent, decode_event, iter_sse
 from .base import Backend, Deployment
 
 __all__ = [
@@ -62,16 +61,6 @@ class RetryPolicy:
         return ceiling * (0.5 + random.random() / 2)
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    event: str
-    data: str
-    id: str | None = None
-
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
 def parse_retry_after(headers: httpx.Headers) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
     ms = headers.get("retry-after-ms")
@@ -94,131 +83,6 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-#: What ``str.splitlines`` (and so ``httpx.Response.aiter_lines``) ends a line at.
-_NEWLINES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_UTF8_CHARSET = re.compile(r'charset\s*=\s*"?utf-8"?\s*(;|$)', re.IGNORECASE)
-
-
-class _Lines:
-    """Splits a UTF-8 byte stream into lines exactly as ``httpx.Response.aiter_lines``
-    does (``str.splitlines``, a ``\\r\\n`` split across chunks counted once)."""
-
-    def __init__(self) -> None:
-        self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-        self._pending = ""
-
-    def feed(self, chunk: bytes) -> list[str]:
-        text = self._decode(chunk)
-        if self._pending:
-            text, self._pending = self._pending + text, ""
-        if not text:
-            return []
-        lines = text.splitlines()
-        last = text[-1]
-        if last == "\r":  # a "\n" may follow in the next chunk
-            self._pending = lines.pop() + "\r"
-        elif last not in _NEWLINES:
-            self._pending = lines.pop()
-        return lines
-
-    def close(self) -> list[str]:
-        return (self._pending + self._decode(b"", True)).splitlines()
-
-
-async def _utf8_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
-    """Lines of a UTF-8 byte stream, split exactly as ``httpx.Response.aiter_lines`` does."""
-    lines = _Lines()
-    async for chunk in chunks:
-        for line in lines.feed(chunk):
-            yield line
-    for line in lines.close():
-        yield line
-
-
-def _is_utf8(response: httpx.Response) -> bool:
-    """Whether the answer's text is UTF-8: its charset says so, or it names none and the
-    default encoding is UTF-8 (what ``response.aiter_lines()`` would decode it with)."""
-    content_type = response.headers.get("content-type", "")
-    if "charset" in content_type.lower():
-        return _UTF8_CHARSET.search(content_type) is not None
-    return response.default_encoding == "utf-8"
-
-
-def _lines(response: httpx.Response) -> AsyncIterator[str]:
-    """``response.aiter_lines()``, without its charset detection when the text is UTF-8."""
-    if _is_utf8(response):
-        return _utf8_lines(response.aiter_bytes())
-    return response.aiter_lines()
-
-
-class _SSEDecoder:
-    """The server-sent events state machine, fed lines (terminators removed) in batches."""
-
-    __slots__ = ("data", "event", "last_id")
-
-    def __init__(self) -> None:
-        self.event = ""
-        self.last_id: str | None = None
-        self.data: list[str] = []
-
-    def feed(self, lines: Iterable[str]) -> list[SSEEvent]:
-        """The events that these lines complete."""
-        events: list[SSEEvent] = []
-        for line in lines:
-            if not line:
-                if self.data:
-                    events.append(
-                        SSEEvent(self.event or "message", "\n".join(self.data), self.last_id)
-                    )
-                self.event, self.data = "", []
-                continue
-            if line[0] == ":":
-                continue
-            name, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if name == "data":
-                self.data.append(value)
-            elif name == "event":
-                self.event = value
-            elif name == "id":
-                self.last_id = value
-        return events
-
-    def close(self) -> SSEEvent | None:
-        """The last event, when the stream ended without the blank line that ends it."""
-        if self.data:
-            return SSEEvent(self.event or "message", "\n".join(self.data), self.last_id)
-        return None
-
-
-async def iter_sse(lines: AsyncIterator[str]) -> AsyncGenerator[SSEEvent, None]:
-    """Server-sent events from a stream of lines (line terminators already removed)."""
-    decoder = _SSEDecoder()
-    async for line in lines:
-        for event in decoder.feed((line,)):
-            yield event
-    last = decoder.close()
-    if last is not None:
-        yield last
-
-
-async def _utf8_sse(chunks: AsyncIterator[bytes]) -> AsyncGenerator[SSEEvent, None]:
-    """``iter_sse(_utf8_lines(chunks))`` in one generator: each chunk's lines are split
-    exactly as :func:`_utf8_lines` splits them and parsed as one batch, instead of
-    passing one at a time through a second generator. Same lines, same events."""
-    lines = _Lines()
-    decoder = _SSEDecoder()
-    async for chunk in chunks:
-        for event in decoder.feed(lines.feed(chunk)):
-            yield event
-    for event in decoder.feed(lines.close()):
-        yield event
-    final = decoder.close()
-    if final is not None:
-        yield final
-
-
 def _body_bytes(response: httpx.Response) -> AsyncIterator[bytes]:
     """The answer's body as it arrives: straight from :class:`FastTransport`'s stream when
     there is no ``Content-Encoding`` to undo (``aiter_bytes`` would hand each chunk on
@@ -230,13 +94,6 @@ def _body_bytes(response: httpx.Response) -> AsyncIterator[bytes]:
         response.is_stream_consumed = True
         return stream.__aiter__()
     return response.aiter_bytes()
-
-
-def _sse_events(response: httpx.Response) -> AsyncGenerator[SSEEvent, None]:
-    """The server-sent events of a streamed answer."""
-    if _is_utf8(response):
-        return _utf8_sse(_body_bytes(response))
-    return iter_sse(response.aiter_lines())
 
 
 def _body_of(response: httpx.Response) -> Any:
@@ -437,7 +294,7 @@ class HTTPTransport:
         connection instead of going back to the pool.
         """
         response = await self._send(path, body, params, stream=True)
-        events = _sse_events(response)
+        events = iter_sse(_body_bytes(response))
         try:
             async for event in events:
                 yield event
@@ -450,16 +307,6 @@ class HTTPTransport:
     async def aclose(self) -> None:
         if self._owns_client:
             await self.client.aclose()
-
-
-def decode_event(event: SSEEvent, vendor: str) -> Any:
-    """The JSON payload of a stream event; a malformed one is an upstream failure."""
-    try:
-        return json.loads(event.data)
-    except ValueError as exc:
-        raise UpstreamUnavailableError(
-            f"malformed stream event: {event.data[:200]!r}", vendor=vendor
-        ) from exc
 
 
 class HTTPBackend(Backend):
