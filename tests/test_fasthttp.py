@@ -661,3 +661,71 @@ async def test_stream_sse_reads_plain_and_compressed_streams(encoding: str | Non
             assert got == [("message", '{"n": 1}'), ("ping", "{}"), ("message", "[DONE]")]
         assert up.connections == 1
         await transport.aclose()
+
+
+async def test_injected_transports_take_the_production_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Production sends through FastTransport; tests inject httpx.MockTransport. Both must go
+    # through HTTPTransport._send_direct (never AsyncClient.send) and put the same request
+    # before their transport, or the tests stop exercising what production runs.
+    async def refuse(*args: object, **kwargs: object) -> httpx.Response:
+        raise AssertionError("AsyncClient.send is not on the production path")
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", refuse)
+    seen: dict[str, list[httpx.Request]] = {"fast": [], "mock": []}
+    handle = FastTransport.handle_async_request
+
+    async def recording(self: FastTransport, request: httpx.Request) -> httpx.Response:
+        seen["fast"].append(request)
+        return await handle(self, request)
+
+    monkeypatch.setattr(FastTransport, "handle_async_request", recording)
+    events = b'data: {"n": 1}\n\nevent: ping\ndata: {}\n\ndata: [DONE]\n\n'
+
+    def respond(path: str) -> tuple[bytes, dict[str, str]]:
+        if path.partition("?")[0].endswith("/s"):
+            return events, {"content-type": "text/event-stream"}
+        return b'{"ok": true}', {"content-type": "application/json"}
+
+    def mocked(request: httpx.Request) -> httpx.Response:
+        seen["mock"].append(request)
+        content, headers = respond(request.url.path)
+        return httpx.Response(200, content=content, headers=headers)
+
+    async with Upstream(
+        keep_alive(lambda r: answer(respond(r[1])[0], "200 OK", "Content-Type: text/event-stream"))
+    ) as up:
+        options: dict[str, Any] = {
+            "vendor": "v",
+            "base_url": up.url + "/v1",
+            "headers": {"Authorization": "Bearer k", "x-extra": "1"},
+            "error_mapper": lambda *a: APIError("x"),
+        }
+        production = HTTPTransport(**options)
+        assert isinstance(production.client._transport, FastTransport)
+        mock = httpx.MockTransport(mocked)
+        injected = HTTPTransport(
+            **options, client=httpx.AsyncClient(transport=mock, headers=production.client.headers)
+        )
+        for transport in (production, injected):
+            body, _ = await transport.post_json("/chat", {"q": "é", "n": [1, 2]})
+            assert body == {"ok": True}
+            await transport.post_json("/chat", {"q": 1}, params={"alt": "sse"})
+            got = [(e.event, e.data) async for e in transport.stream_sse("/s", {"stream": True})]
+            assert got == [("message", '{"n": 1}'), ("ping", "{}"), ("message", "[DONE]")]
+            got = [e.data async for e in transport.stream_sse("/s", {}, params={"alt": "sse"})]
+            assert got == ['{"n": 1}', "{}", "[DONE]"]
+            await transport.aclose()
+        await injected.client.aclose()
+
+    def wire(request: httpx.Request) -> tuple[str, str, list[tuple[str, str]], bytes]:
+        return request.method, str(request.url), sorted(request.headers.items()), request.content
+
+    assert len(seen["fast"]) == len(seen["mock"]) == 4
+    assert [wire(r) for r in seen["mock"]] == [wire(r) for r in seen["fast"]]
+    first = seen["fast"][0]
+    assert first.url == httpx.URL(up.url + "/v1/chat")
+    assert first.headers["authorization"] == "Bearer k"
+    assert first.headers["content-type"] == "application/json"
+    assert seen["fast"][1].url.params["alt"] == "sse"

@@ -11,8 +11,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from crossroads.backends._http import RetryPolicy, SSEEvent, iter_sse, parse_retry_after
+from crossroads.backends._http import (
+    HTTPTransport,
+    RetryPolicy,
+    SSEEvent,
+    iter_sse,
+    parse_retry_after,
+)
 from crossroads.backends._sse import SSEParser
+from crossroads.errors import APIError
 
 
 async def _lines(*lines: str) -> AsyncIterator[bytes]:
@@ -191,3 +198,50 @@ def test_backoff_grows_is_jittered_and_capped() -> None:
         samples = {policy.backoff(attempt) for _ in range(50)}
         assert all(ceiling / 2 <= s <= ceiling for s in samples)
         assert len(samples) > 1, "delays are jittered"
+
+
+async def test_an_injected_client_sends_its_headers_under_ours() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=dict(request.headers))
+
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), headers={"x-org": "client", "x-team": "t"}
+    )
+    transport = HTTPTransport(
+        vendor="v",
+        base_url="http://up.test",
+        headers={"x-org": "deployment"},
+        error_mapper=lambda *a: APIError("x"),
+        client=client,
+    )
+    sent, _ = await transport.post_json("/x", {"a": 1})
+    assert (sent["x-org"], sent["x-team"]) == ("deployment", "t")
+    assert sent["content-type"] == "application/json"
+    assert sent["content-length"] == "7"
+    await client.aclose()
+
+
+async def test_an_injected_client_with_auth_or_hooks_is_served_by_its_own_send() -> None:
+    # Only AsyncClient.send runs auth flows and event hooks: such a client keeps them.
+    hooked: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        hooked.append(str(request.url))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"authorization": request.headers.get("authorization")})
+
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), auth=("u", "p"), event_hooks={"request": [hook]}
+    )
+    transport = HTTPTransport(
+        vendor="v",
+        base_url="http://up.test",
+        headers={},
+        error_mapper=lambda *a: APIError("x"),
+        client=client,
+    )
+    sent, _ = await transport.post_json("/x", {}, params={"k": "1"})
+    assert hooked == ["http://up.test/x?k=1"]
+    assert sent["authorization"].startswith("Basic ")
+    await client.aclose()

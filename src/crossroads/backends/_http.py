@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import http.cookiejar
 import json
 import random
 import time
-import urllib.request
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from http.client import HTTPResponse
 from typing import Any
 
 import httpx
@@ -28,11 +25,11 @@ import httpx
 from .. import __version__
 from ..errors import APIError, TimeoutError, UpstreamUnavailableError
 from ._fasthttp import FastTransport, fast_transport_enabled
-from ._fasthttp import _Body as FastBody
 from ._sse import SSEEvent, decode_event, iter_sse
 from .base import Backend, Deployment
 
 __all__ = [
+    "DEFAULT_HEADERS",
     "HTTPBackend",
     "HTTPTransport",
     "RetryPolicy",
@@ -42,6 +39,12 @@ __all__ = [
     "parse_retry_after",
 ]
 
+#: Headers of the default client, so of every request it sends.
+DEFAULT_HEADERS = {
+    "accept": "application/json",
+    "accept-encoding": "gzip, deflate",
+    "user-agent": f"crossroads/{__version__}",
+}
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 ErrorMapper = Callable[[int, Any, httpx.Headers], APIError]
@@ -84,16 +87,19 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
 
 
 def _body_bytes(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The answer's body as it arrives: straight from :class:`FastTransport`'s stream when
-    there is no ``Content-Encoding`` to undo (``aiter_bytes`` would hand each chunk on
+    """The answer's body as it arrives: straight from the transport's stream when there
+    is no ``Content-Encoding`` to undo (``aiter_bytes`` would hand each chunk on
     unchanged through two more generators), else ``response.aiter_bytes()``."""
     stream = response.stream
-    if isinstance(stream, FastBody) and "content-encoding" not in response.headers:
-        if response.is_stream_consumed:
-            raise httpx.StreamConsumed()
-        response.is_stream_consumed = True
-        return stream.__aiter__()
-    return response.aiter_bytes()
+    if (
+        "content-encoding" in response.headers
+        or response.is_stream_consumed
+        or response.is_closed
+        or not isinstance(stream, httpx.AsyncByteStream)
+    ):
+        return response.aiter_bytes()
+    response.is_stream_consumed = True
+    return stream.__aiter__()
 
 
 def _body_of(response: httpx.Response) -> Any:
@@ -103,23 +109,16 @@ def _body_of(response: httpx.Response) -> Any:
         return response.text
 
 
-class _CookieJar(http.cookiejar.CookieJar):
-    """httpx hands every answer to the jar, which parses its headers into an email
-    message; answers that set no cookie are skipped before that."""
-
-    def extract_cookies(self, response: HTTPResponse, request: urllib.request.Request) -> None:
-        answer = getattr(response, "response", None)  # httpx's cookie-compat wrapper
-        if (
-            isinstance(answer, httpx.Response)
-            and not answer.headers.get_list("set-cookie")
-            and not answer.headers.get_list("set-cookie2")
-        ):
-            return
-        super().extract_cookies(response, request)
-
-
 class HTTPTransport:
-    """One pooled ``httpx.AsyncClient`` per backend, with retries and error mapping."""
+    """One pooled ``httpx.AsyncClient`` per backend, with retries and error mapping.
+
+    Every POST, with the default client or an injected one (a ``MockTransport`` in the
+    tests), takes one path, :meth:`_send_direct`: the request is built here, with the
+    client's headers under ours as ``AsyncClient.build_request`` merges them, and handed
+    to the client's transport for its URL. ``AsyncClient.send`` is used only for an
+    injected client with auth, event hooks, redirects or default params, which only it
+    carries out; no client's cookies are kept for POSTs (API keys are headers).
+    """
 
     def __init__(
         self,
@@ -142,41 +141,39 @@ class HTTPTransport:
         self._owns_client = client is None
         if client is None:
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-            client = (
-                httpx.AsyncClient(
-                    transport=FastTransport(limits=limits),
-                    timeout=self.timeout,
-                    cookies=_CookieJar(),
-                )
-                if fast_transport_enabled()
-                else httpx.AsyncClient(timeout=self.timeout, limits=limits, cookies=_CookieJar())
+            client = httpx.AsyncClient(
+                transport=FastTransport(limits=limits) if fast_transport_enabled() else None,
+                timeout=self.timeout,
+                limits=limits,
+                headers=DEFAULT_HEADERS,
             )
         self.client = client
-        self._urls: dict[str, httpx.URL] = {}
-        #: Our own transport, called directly on the hot path (no cookies, auth or
-        #: redirects to handle for a JSON POST to an API), else None.
-        self._direct: FastTransport | None = None
-        if self._owns_client and isinstance(client._transport, FastTransport):
-            self._direct = client._transport
-            self._direct_headers = {
-                "accept": "application/json",
-                "accept-encoding": "gzip, deflate",
-                "user-agent": f"crossroads/{__version__}",
-                **{k.lower(): v for k, v in headers.items()},
-            }
-            self._timeouts = self.timeout.as_dict()
+        #: ``_send_direct`` serves this client (see the class docstring).
+        self._direct = not (
+            client.auth is not None
+            or any(client.event_hooks.values())
+            or client.follow_redirects
+            or client.params
+        )
+        self._request_headers = httpx.Headers(client.headers)
+        self._request_headers.update(headers)
+        self._request_headers["content-type"] = "application/json"
+        self._timeouts = self.timeout.as_dict()
+        self._routes: dict[str, tuple[httpx.URL, httpx.AsyncBaseTransport]] = {}
 
     def _url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
 
-    def _parsed_url(self, path: str) -> httpx.URL:
-        """``_url(path)`` parsed once (httpx parses a string URL on every request)."""
-        url = self._urls.get(path)
-        if url is None:
+    def _route(self, path: str) -> tuple[httpx.URL, httpx.AsyncBaseTransport]:
+        """``_url(path)`` parsed, and the client's transport for it, found once per path
+        (httpx parses a string URL and looks up its transport on every request)."""
+        route = self._routes.get(path)
+        if route is None:
             url = httpx.URL(self._url(path))
-            if len(self._urls) < 64:
-                self._urls[path] = url
-        return url
+            route = url, self.client._transport_for_url(url)
+            if len(self._routes) < 64:
+                self._routes[path] = route
+        return route
 
     def _network_error(self, exc: httpx.HTTPError) -> APIError:
         if isinstance(exc, httpx.TimeoutException):
@@ -196,12 +193,12 @@ class HTTPTransport:
             delay_hint: float | None = None
             retryable: bool
             try:
-                if self._direct is not None and not params:
-                    response = await self._send_direct(path, body, stream)
+                if self._direct:
+                    response = await self._send_direct(path, body, params, stream)
                 else:
                     request = self.client.build_request(
                         "POST",
-                        self._parsed_url(path),
+                        self._url(path),
                         json=body,
                         params=params,
                         headers=self.headers,
@@ -237,19 +234,21 @@ class HTTPTransport:
             slept += delay
             attempt += 1
 
-    async def _send_direct(self, path: str, body: dict[str, Any], stream: bool) -> httpx.Response:
-        """One POST straight through :class:`FastTransport` (what ``AsyncClient.send``
+    async def _send_direct(
+        self, path: str, body: dict[str, Any], params: dict[str, str] | None, stream: bool
+    ) -> httpx.Response:
+        """One POST handed straight to the client's transport (what ``AsyncClient.send``
         does for it, minus the layers an API call never needs)."""
-        assert self._direct is not None
+        url, transport = self._route(path)
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         request = httpx.Request(
             "POST",
-            self._parsed_url(path),
-            headers={**self._direct_headers, "content-type": "application/json"},
+            url.copy_merge_params(params) if params else url,
+            headers=self._request_headers,
             content=content.encode(),
             extensions={"timeout": self._timeouts},
         )
-        response = await self._direct.handle_async_request(request)
+        response = await transport.handle_async_request(request)
         response.request = request
         if not stream:
             try:
