@@ -23,7 +23,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from crossroads.backends._fasthttp import MAX_BUFFERED, FastTransport, fast_transport_enabled
-from crossroads.backends._http import HTTPTransport, _utf8_lines, _utf8_sse, iter_sse
+from crossroads.backends._http import HTTPTransport
 from crossroads.errors import APIError
 
 from .conftest import require
@@ -645,54 +645,6 @@ def test_fast_transport_is_the_default_unless_told_or_proxied(
     assert fast_transport_enabled({"HTTP_PROXY": ""})
 
 
-async def test_utf8_lines_split_like_httpx() -> None:
-    rng = random.Random(7)
-    pieces = ["data: é", "\r\n", "\r", "\n", "x", "\u2028", "", "€uro", "\x0c", "line"]
-    for _ in range(300):
-        data = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))).encode()
-        data += rng.choice([b"", b"\xe2\x82"])  # sometimes a truncated character at the end
-        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data), rng.randint(0, 4))))
-        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-
-        async def chunked(parts: list[bytes] = chunks) -> AsyncIterator[bytes]:
-            for part in parts:
-                yield part
-
-        expected = [line async for line in httpx.Response(200, content=chunked()).aiter_lines()]
-        assert [line async for line in _utf8_lines(chunked())] == expected, chunks
-
-
-async def test_sse_events_parsed_per_chunk_match_line_by_line_parsing() -> None:
-    rng = random.Random(11)
-    pieces = [
-        "data: é",
-        "data: {}",
-        "event: ping",
-        "id: 7",
-        ": comment",
-        "data:x",
-        "\r\n",
-        "\n",
-        "\r",
-        "\n\n",
-        "\u2028",
-        "€",
-        "data: [DONE]",
-    ]
-    for _ in range(400):
-        data = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16))).encode()
-        data += rng.choice([b"", b"\xe2\x82"])  # sometimes a truncated character at the end
-        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data), rng.randint(0, 5))))
-        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-
-        async def chunked(parts: list[bytes] = chunks) -> AsyncIterator[bytes]:
-            for part in parts:
-                yield part
-
-        expected = [e async for e in iter_sse(_utf8_lines(chunked()))]
-        assert [e async for e in _utf8_sse(chunked())] == expected, chunks
-
-
 @pytest.mark.parametrize("encoding", [None, "gzip"])
 async def test_stream_sse_reads_plain_and_compressed_streams(encoding: str | None) -> None:
     events = b'data: {"n": 1}\n\nevent: ping\ndata: {}\n\ndata: [DONE]\n\n'
@@ -709,3 +661,71 @@ async def test_stream_sse_reads_plain_and_compressed_streams(encoding: str | Non
             assert got == [("message", '{"n": 1}'), ("ping", "{}"), ("message", "[DONE]")]
         assert up.connections == 1
         await transport.aclose()
+
+
+async def test_injected_transports_take_the_production_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Production sends through FastTransport; tests inject httpx.MockTransport. Both must go
+    # through HTTPTransport._send_direct (never AsyncClient.send) and put the same request
+    # before their transport, or the tests stop exercising what production runs.
+    async def refuse(*args: object, **kwargs: object) -> httpx.Response:
+        raise AssertionError("AsyncClient.send is not on the production path")
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", refuse)
+    seen: dict[str, list[httpx.Request]] = {"fast": [], "mock": []}
+    handle = FastTransport.handle_async_request
+
+    async def recording(self: FastTransport, request: httpx.Request) -> httpx.Response:
+        seen["fast"].append(request)
+        return await handle(self, request)
+
+    monkeypatch.setattr(FastTransport, "handle_async_request", recording)
+    events = b'data: {"n": 1}\n\nevent: ping\ndata: {}\n\ndata: [DONE]\n\n'
+
+    def respond(path: str) -> tuple[bytes, dict[str, str]]:
+        if path.partition("?")[0].endswith("/s"):
+            return events, {"content-type": "text/event-stream"}
+        return b'{"ok": true}', {"content-type": "application/json"}
+
+    def mocked(request: httpx.Request) -> httpx.Response:
+        seen["mock"].append(request)
+        content, headers = respond(request.url.path)
+        return httpx.Response(200, content=content, headers=headers)
+
+    async with Upstream(
+        keep_alive(lambda r: answer(respond(r[1])[0], "200 OK", "Content-Type: text/event-stream"))
+    ) as up:
+        options: dict[str, Any] = {
+            "vendor": "v",
+            "base_url": up.url + "/v1",
+            "headers": {"Authorization": "Bearer k", "x-extra": "1"},
+            "error_mapper": lambda *a: APIError("x"),
+        }
+        production = HTTPTransport(**options)
+        assert isinstance(production.client._transport, FastTransport)
+        mock = httpx.MockTransport(mocked)
+        injected = HTTPTransport(
+            **options, client=httpx.AsyncClient(transport=mock, headers=production.client.headers)
+        )
+        for transport in (production, injected):
+            body, _ = await transport.post_json("/chat", {"q": "é", "n": [1, 2]})
+            assert body == {"ok": True}
+            await transport.post_json("/chat", {"q": 1}, params={"alt": "sse"})
+            got = [(e.event, e.data) async for e in transport.stream_sse("/s", {"stream": True})]
+            assert got == [("message", '{"n": 1}'), ("ping", "{}"), ("message", "[DONE]")]
+            got = [e.data async for e in transport.stream_sse("/s", {}, params={"alt": "sse"})]
+            assert got == ['{"n": 1}', "{}", "[DONE]"]
+            await transport.aclose()
+        await injected.client.aclose()
+
+    def wire(request: httpx.Request) -> tuple[str, str, list[tuple[str, str]], bytes]:
+        return request.method, str(request.url), sorted(request.headers.items()), request.content
+
+    assert len(seen["fast"]) == len(seen["mock"]) == 4
+    assert [wire(r) for r in seen["mock"]] == [wire(r) for r in seen["fast"]]
+    first = seen["fast"][0]
+    assert first.url == httpx.URL(up.url + "/v1/chat")
+    assert first.headers["authorization"] == "Bearer k"
+    assert first.headers["content-type"] == "application/json"
+    assert seen["fast"][1].url.params["alt"] == "sse"

@@ -5,22 +5,16 @@ A backend makes exactly one attempt per call: a failure is raised as the mapped
 ``retry-after-ms`` and ``x-should-retry`` hints, and :mod:`crossroads.routing` decides
 whether, where and when to try again.
 
-SSE parsing follows https://html.spec.whatwg.org/multipage/server-sent-events.html.
+Streams are parsed by the one SSE parser, :mod:`._sse` (re-exported here for the backends).
 """
 
 from __future__ import annotations
 
-import codecs
 import email.utils
-import http.cookiejar
 import json
-import re
 import time
-import urllib.request
 from abc import abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
-from http.client import HTTPResponse
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -28,10 +22,11 @@ import httpx
 from .. import __version__
 from ..errors import APIError, UpstreamTimeoutError, UpstreamUnavailableError
 from ._fasthttp import FastTransport, fast_transport_enabled
-from ._fasthttp import _Body as FastBody
+from ._sse import SSEEvent, decode_event, iter_sse
 from .base import Backend, Deployment
 
 __all__ = [
+    "DEFAULT_HEADERS",
     "HTTPBackend",
     "HTTPTransport",
     "SSEEvent",
@@ -40,17 +35,14 @@ __all__ = [
     "parse_retry_after",
 ]
 
+#: Headers of the default client, so of every request it sends.
+DEFAULT_HEADERS = {
+    "accept": "application/json",
+    "accept-encoding": "gzip, deflate",
+    "user-agent": f"crossroads/{__version__}",
+}
+
 ErrorMapper = Callable[[int, Any, httpx.Headers], APIError]
-
-
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    event: str
-    data: str
-    id: str | None = None
-
-    def json(self) -> Any:
-        return json.loads(self.data)
 
 
 def parse_retry_after(headers: httpx.Headers) -> float | None:
@@ -75,149 +67,20 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-#: What ``str.splitlines`` (and so ``httpx.Response.aiter_lines``) ends a line at.
-_NEWLINES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_UTF8_CHARSET = re.compile(r'charset\s*=\s*"?utf-8"?\s*(;|$)', re.IGNORECASE)
-
-
-class _Lines:
-    """Splits a UTF-8 byte stream into lines exactly as ``httpx.Response.aiter_lines``
-    does (``str.splitlines``, a ``\\r\\n`` split across chunks counted once)."""
-
-    def __init__(self) -> None:
-        self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-        self._pending = ""
-
-    def feed(self, chunk: bytes) -> list[str]:
-        text = self._decode(chunk)
-        if self._pending:
-            text, self._pending = self._pending + text, ""
-        if not text:
-            return []
-        lines = text.splitlines()
-        last = text[-1]
-        if last == "\r":  # a "\n" may follow in the next chunk
-            self._pending = lines.pop() + "\r"
-        elif last not in _NEWLINES:
-            self._pending = lines.pop()
-        return lines
-
-    def close(self) -> list[str]:
-        return (self._pending + self._decode(b"", True)).splitlines()
-
-
-async def _utf8_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
-    """Lines of a UTF-8 byte stream, split exactly as ``httpx.Response.aiter_lines`` does."""
-    lines = _Lines()
-    async for chunk in chunks:
-        for line in lines.feed(chunk):
-            yield line
-    for line in lines.close():
-        yield line
-
-
-def _is_utf8(response: httpx.Response) -> bool:
-    """Whether the answer's text is UTF-8: its charset says so, or it names none and the
-    default encoding is UTF-8 (what ``response.aiter_lines()`` would decode it with)."""
-    content_type = response.headers.get("content-type", "")
-    if "charset" in content_type.lower():
-        return _UTF8_CHARSET.search(content_type) is not None
-    return response.default_encoding == "utf-8"
-
-
-def _lines(response: httpx.Response) -> AsyncIterator[str]:
-    """``response.aiter_lines()``, without its charset detection when the text is UTF-8."""
-    if _is_utf8(response):
-        return _utf8_lines(response.aiter_bytes())
-    return response.aiter_lines()
-
-
-class _SSEDecoder:
-    """The server-sent events state machine, fed lines (terminators removed) in batches."""
-
-    __slots__ = ("data", "event", "last_id")
-
-    def __init__(self) -> None:
-        self.event = ""
-        self.last_id: str | None = None
-        self.data: list[str] = []
-
-    def feed(self, lines: Iterable[str]) -> list[SSEEvent]:
-        """The events that these lines complete."""
-        events: list[SSEEvent] = []
-        for line in lines:
-            if not line:
-                if self.data:
-                    events.append(
-                        SSEEvent(self.event or "message", "\n".join(self.data), self.last_id)
-                    )
-                self.event, self.data = "", []
-                continue
-            if line[0] == ":":
-                continue
-            name, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if name == "data":
-                self.data.append(value)
-            elif name == "event":
-                self.event = value
-            elif name == "id":
-                self.last_id = value
-        return events
-
-    def close(self) -> SSEEvent | None:
-        """The last event, when the stream ended without the blank line that ends it."""
-        if self.data:
-            return SSEEvent(self.event or "message", "\n".join(self.data), self.last_id)
-        return None
-
-
-async def iter_sse(lines: AsyncIterator[str]) -> AsyncGenerator[SSEEvent, None]:
-    """Server-sent events from a stream of lines (line terminators already removed)."""
-    decoder = _SSEDecoder()
-    async for line in lines:
-        for event in decoder.feed((line,)):
-            yield event
-    last = decoder.close()
-    if last is not None:
-        yield last
-
-
-async def _utf8_sse(chunks: AsyncIterator[bytes]) -> AsyncGenerator[SSEEvent, None]:
-    """``iter_sse(_utf8_lines(chunks))`` in one generator: each chunk's lines are split
-    exactly as :func:`_utf8_lines` splits them and parsed as one batch, instead of
-    passing one at a time through a second generator. Same lines, same events."""
-    lines = _Lines()
-    decoder = _SSEDecoder()
-    async for chunk in chunks:
-        for event in decoder.feed(lines.feed(chunk)):
-            yield event
-    for event in decoder.feed(lines.close()):
-        yield event
-    final = decoder.close()
-    if final is not None:
-        yield final
-
-
 def _body_bytes(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The answer's body as it arrives: straight from :class:`FastTransport`'s stream when
-    there is no ``Content-Encoding`` to undo (``aiter_bytes`` would hand each chunk on
+    """The answer's body as it arrives: straight from the transport's stream when there
+    is no ``Content-Encoding`` to undo (``aiter_bytes`` would hand each chunk on
     unchanged through two more generators), else ``response.aiter_bytes()``."""
     stream = response.stream
-    if isinstance(stream, FastBody) and "content-encoding" not in response.headers:
-        if response.is_stream_consumed:
-            raise httpx.StreamConsumed()
-        response.is_stream_consumed = True
-        return stream.__aiter__()
-    return response.aiter_bytes()
-
-
-def _sse_events(response: httpx.Response) -> AsyncGenerator[SSEEvent, None]:
-    """The server-sent events of a streamed answer."""
-    if _is_utf8(response):
-        return _utf8_sse(_body_bytes(response))
-    return iter_sse(response.aiter_lines())
+    if (
+        "content-encoding" in response.headers
+        or response.is_stream_consumed
+        or response.is_closed
+        or not isinstance(stream, httpx.AsyncByteStream)
+    ):
+        return response.aiter_bytes()
+    response.is_stream_consumed = True
+    return stream.__aiter__()
 
 
 def _body_of(response: httpx.Response) -> Any:
@@ -227,23 +90,16 @@ def _body_of(response: httpx.Response) -> Any:
         return response.text
 
 
-class _CookieJar(http.cookiejar.CookieJar):
-    """httpx hands every answer to the jar, which parses its headers into an email
-    message; answers that set no cookie are skipped before that."""
-
-    def extract_cookies(self, response: HTTPResponse, request: urllib.request.Request) -> None:
-        answer = getattr(response, "response", None)  # httpx's cookie-compat wrapper
-        if (
-            isinstance(answer, httpx.Response)
-            and not answer.headers.get_list("set-cookie")
-            and not answer.headers.get_list("set-cookie2")
-        ):
-            return
-        super().extract_cookies(response, request)
-
-
 class HTTPTransport:
-    """One pooled ``httpx.AsyncClient`` per backend, with error mapping (one try per call)."""
+    """One pooled ``httpx.AsyncClient`` per backend, with error mapping (one try per call).
+
+    Every POST, with the default client or an injected one (a ``MockTransport`` in the
+    tests), takes one path, :meth:`_send_direct`: the request is built here, with the
+    client's headers under ours as ``AsyncClient.build_request`` merges them, and handed
+    to the client's transport for its URL. ``AsyncClient.send`` is used only for an
+    injected client with auth, event hooks, redirects or default params, which only it
+    carries out; no client's cookies are kept for POSTs (API keys are headers).
+    """
 
     def __init__(
         self,
@@ -264,41 +120,39 @@ class HTTPTransport:
         self._owns_client = client is None
         if client is None:
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-            client = (
-                httpx.AsyncClient(
-                    transport=FastTransport(limits=limits),
-                    timeout=self.timeout,
-                    cookies=_CookieJar(),
-                )
-                if fast_transport_enabled()
-                else httpx.AsyncClient(timeout=self.timeout, limits=limits, cookies=_CookieJar())
+            client = httpx.AsyncClient(
+                transport=FastTransport(limits=limits) if fast_transport_enabled() else None,
+                timeout=self.timeout,
+                limits=limits,
+                headers=DEFAULT_HEADERS,
             )
         self.client = client
-        self._urls: dict[str, httpx.URL] = {}
-        #: Our own transport, called directly on the hot path (no cookies, auth or
-        #: redirects to handle for a JSON POST to an API), else None.
-        self._direct: FastTransport | None = None
-        if self._owns_client and isinstance(client._transport, FastTransport):
-            self._direct = client._transport
-            self._direct_headers = {
-                "accept": "application/json",
-                "accept-encoding": "gzip, deflate",
-                "user-agent": f"crossroads/{__version__}",
-                **{k.lower(): v for k, v in headers.items()},
-            }
-            self._timeouts = self.timeout.as_dict()
+        #: ``_send_direct`` serves this client (see the class docstring).
+        self._direct = not (
+            client.auth is not None
+            or any(client.event_hooks.values())
+            or client.follow_redirects
+            or client.params
+        )
+        self._request_headers = httpx.Headers(client.headers)
+        self._request_headers.update(headers)
+        self._request_headers["content-type"] = "application/json"
+        self._timeouts = self.timeout.as_dict()
+        self._routes: dict[str, tuple[httpx.URL, httpx.AsyncBaseTransport]] = {}
 
     def _url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
 
-    def _parsed_url(self, path: str) -> httpx.URL:
-        """``_url(path)`` parsed once (httpx parses a string URL on every request)."""
-        url = self._urls.get(path)
-        if url is None:
+    def _route(self, path: str) -> tuple[httpx.URL, httpx.AsyncBaseTransport]:
+        """``_url(path)`` parsed, and the client's transport for it, found once per path
+        (httpx parses a string URL and looks up its transport on every request)."""
+        route = self._routes.get(path)
+        if route is None:
             url = httpx.URL(self._url(path))
-            if len(self._urls) < 64:
-                self._urls[path] = url
-        return url
+            route = url, self.client._transport_for_url(url)
+            if len(self._routes) < 64:
+                self._routes[path] = route
+        return route
 
     def _network_error(self, exc: httpx.HTTPError) -> APIError:
         if isinstance(exc, httpx.TimeoutException):
@@ -315,12 +169,12 @@ class HTTPTransport:
         """Send once; returns a response with a 2xx status (unread when streaming), or
         raises the mapped error carrying the upstream's retry hints (the router retries)."""
         try:
-            if self._direct is not None and not params:
-                response = await self._send_direct(path, body, stream)
+            if self._direct:
+                response = await self._send_direct(path, body, params, stream)
             else:
                 request = self.client.build_request(
                     "POST",
-                    self._parsed_url(path),
+                    self._url(path),
                     json=body,
                     params=params,
                     headers=self.headers,
@@ -342,19 +196,21 @@ class HTTPTransport:
         await response.aclose()
         raise error
 
-    async def _send_direct(self, path: str, body: dict[str, Any], stream: bool) -> httpx.Response:
-        """One POST straight through :class:`FastTransport` (what ``AsyncClient.send``
+    async def _send_direct(
+        self, path: str, body: dict[str, Any], params: dict[str, str] | None, stream: bool
+    ) -> httpx.Response:
+        """One POST handed straight to the client's transport (what ``AsyncClient.send``
         does for it, minus the layers an API call never needs)."""
-        assert self._direct is not None
+        url, transport = self._route(path)
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         request = httpx.Request(
             "POST",
-            self._parsed_url(path),
-            headers={**self._direct_headers, "content-type": "application/json"},
+            url.copy_merge_params(params) if params else url,
+            headers=self._request_headers,
             content=content.encode(),
             extensions={"timeout": self._timeouts},
         )
-        response = await self._direct.handle_async_request(request)
+        response = await transport.handle_async_request(request)
         response.request = request
         if not stream:
             try:
@@ -399,7 +255,7 @@ class HTTPTransport:
         connection instead of going back to the pool.
         """
         response = await self._send(path, body, params, stream=True)
-        events = _sse_events(response)
+        events = iter_sse(_body_bytes(response))
         try:
             async for event in events:
                 yield event
@@ -412,16 +268,6 @@ class HTTPTransport:
     async def aclose(self) -> None:
         if self._owns_client:
             await self.client.aclose()
-
-
-def decode_event(event: SSEEvent, vendor: str) -> Any:
-    """The JSON payload of a stream event; a malformed one is an upstream failure."""
-    try:
-        return json.loads(event.data)
-    except ValueError as exc:
-        raise UpstreamUnavailableError(
-            f"malformed stream event: {event.data[:200]!r}", vendor=vendor
-        ) from exc
 
 
 class HTTPBackend(Backend):
