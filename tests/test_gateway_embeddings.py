@@ -21,8 +21,8 @@ from crossroads.gateway.embeddings import (
     local_embeddings_response,
     openai_embeddings,
 )
-from crossroads.gateway.protocols.errors import ProtocolError
-from crossroads.gateway.protocols.openai import parse_embeddings_request
+from crossroads.gateway.errors import ProtocolError
+from crossroads.gateway.openai import parse_embeddings_request
 
 from .conftest import require
 

@@ -14,13 +14,13 @@ from anthropic.types import Message
 
 from crossroads import errors
 from crossroads.backends.anthropic import request_to_anthropic
-from crossroads.gateway.protocols.anthropic import (
+from crossroads.gateway.anthropic import (
     StreamEncoder,
     error_response,
     message_json,
     parse_messages_request,
 )
-from crossroads.gateway.protocols.errors import ProtocolError
+from crossroads.gateway.errors import ProtocolError
 from crossroads.types import (
     AssistantMessage,
     ChatChunk,

@@ -14,8 +14,8 @@ from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from crossroads import errors
-from crossroads.gateway.protocols.errors import ProtocolError, classify, redact
-from crossroads.gateway.protocols.openai import (
+from crossroads.gateway.errors import ProtocolError, classify, redact
+from crossroads.gateway.openai import (
     DONE,
     chunk_sse,
     embeddings_response,

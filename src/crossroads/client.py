@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from .backends.base import Backend, Deployment
 from .config import Config, load_config
 from .errors import BadRequestError
+from .guard.stream import guarded_stream
 from .routing import Router, close_stream
 from .types import (
     ChatChunk,
@@ -121,16 +122,9 @@ class AsyncClient:
             return
         try:
             checked = await guard.check_input(request)  # plants canaries the filter checks
-            stream_filter = guard.stream_filter()
             async with contextlib.aclosing(self._stream(checked)) as chunks:
-                async for chunk in chunks:
-                    if chunk.usage is not None and not chunk.choices:
-                        for held in await stream_filter.afinish():
-                            yield held
-                    for out in stream_filter.feed(chunk):
-                        yield out
-            for held in await stream_filter.afinish():
-                yield held
+                async for out in guarded_stream(chunks, guard.stream_filter()):
+                    yield out
         finally:
             await guard.record()
 

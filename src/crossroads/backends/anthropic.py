@@ -62,8 +62,16 @@ from ..types import (
     now,
     text_of,
 )
-from ._anthropic_wire import ERROR_TYPE_STATUS, STOP_REASON_TO_FINISH
 from ._http import HTTPBackend, decode_event, parse_retry_after
+from .anthropic_wire import (
+    ERROR_TYPE_STATUS,
+    VENDOR,
+    finish_from_anthropic,
+    image_block,
+    tool_input,
+    tool_use_block,
+    usage_from_anthropic,
+)
 from .base import Capabilities, Deployment
 
 __all__ = [
@@ -83,7 +91,6 @@ __all__ = [
     "usage_from_anthropic",
 ]
 
-VENDOR = "anthropic"
 API_VERSION = "2023-06-01"
 MESSAGES_PATH = "/v1/messages"
 DEFAULT_MAX_TOKENS = 4096
@@ -105,7 +112,6 @@ JSON_OBJECT_INSTRUCTION = (
     "Answer with one valid JSON object only: no prose, no Markdown code fences."
 )
 
-_FINISH = STOP_REASON_TO_FINISH
 #: HTTP status of each documented error type, for errors that arrive inside a stream.
 _ERROR_STATUS = ERROR_TYPE_STATUS
 
@@ -118,10 +124,6 @@ def supports_structured_outputs(vendor_model: str) -> bool:
     name = vendor_model.rsplit("/", 1)[-1]
     name = name[name.find("claude-") :] if "claude-" in name else name
     return not _LEGACY_MODELS.match(name)
-
-
-def finish_from_anthropic(stop_reason: str | None) -> FinishReason | None:
-    return None if stop_reason is None else _FINISH.get(stop_reason, "stop")
 
 
 def strict_schema(schema: Any) -> Any:
@@ -145,16 +147,6 @@ def _bad_request(message: str) -> BadRequestError:
     return BadRequestError(message, vendor=VENDOR)
 
 
-def _image_block(url: str) -> dict[str, Any]:
-    if not url.startswith("data:"):
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    header, comma, data = url[5:].partition(",")
-    if not comma or not header.endswith(";base64"):
-        raise _bad_request("an image data: URI must be base64-encoded (data:image/png;base64,...)")
-    media_type = header.split(";", 1)[0] or "image/png"
-    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
-
-
 def _content_blocks(content: str | list[Any] | None) -> list[dict[str, Any]]:
     if content is None:
         return []
@@ -166,21 +158,15 @@ def _content_blocks(content: str | list[Any] | None) -> list[dict[str, Any]]:
             if part.text.strip():  # the API rejects empty and whitespace-only text blocks
                 blocks.append({"type": "text", "text": part.text})
         elif isinstance(part, ImagePart):
-            blocks.append(_image_block(part.image_url.url))
+            blocks.append(image_block(part.image_url.url))
     return blocks
 
 
 def _tool_input(call: ToolCall) -> dict[str, Any]:
-    raw = call.function.arguments.strip()
-    if not raw:
-        return {}
     try:
-        value = json.loads(raw)
+        return tool_input(call.function.arguments)
     except ValueError as exc:
-        raise _bad_request(f"tool call {call.id!r} has arguments that are not JSON") from exc
-    if not isinstance(value, dict):
-        raise _bad_request(f"tool call {call.id!r} has arguments that are not a JSON object")
-    return value
+        raise _bad_request(f"tool call {call.id!r} has arguments that are {exc}") from exc
 
 
 def _messages(request: ChatRequest) -> list[dict[str, Any]]:
@@ -203,14 +189,7 @@ def _messages(request: ChatRequest) -> list[dict[str, Any]]:
         else:
             role, blocks = "assistant", _content_blocks(message.content)
             for call in message.tool_calls or []:
-                blocks.append(
-                    {
-                        "type": "tool_use",
-                        "id": call.id,
-                        "name": call.function.name,
-                        "input": _tool_input(call),
-                    }
-                )
+                blocks.append(tool_use_block(call, _tool_input(call)))
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:
@@ -326,20 +305,6 @@ def request_to_anthropic(
 
 
 # --- response ------------------------------------------------------------------------
-
-
-def usage_from_anthropic(data: dict[str, Any] | None) -> Usage:
-    """Canonical usage; prompt tokens include cache reads and cache writes."""
-    data = data or {}
-    fresh = int(data.get("input_tokens") or 0)
-    read = int(data.get("cache_read_input_tokens") or 0)
-    created = int(data.get("cache_creation_input_tokens") or 0)
-    return Usage.of(
-        fresh + read + created,
-        int(data.get("output_tokens") or 0),
-        cached=read,
-        cache_creation=created,
-    )
 
 
 def response_from_anthropic(

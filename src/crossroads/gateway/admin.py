@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._time import parse_since
 from ..errors import BadRequestError
 from . import openapi
+from .call import Call
+from .http import JSON, GatewayApp, error_response
 from .ledger import usage_report
-from .service import Call, Gateway
+from .openai import PROTOCOL as OPENAI
 
 __all__ = ["KeyCreate", "admin_routes"]
 
@@ -34,18 +35,18 @@ class KeyCreate(BaseModel):
     expires_at: dt.datetime | None = None
 
 
-def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
-    from .app import _error  # the shared error rendering
+def admin_routes(app: GatewayApp) -> None:
+    """Add the ``/admin`` routes to ``app`` (errors in the OpenAI shape)."""
 
     async def admin_call(request: Request, endpoint: str) -> Call:
         call = Call(protocol="openai", endpoint=endpoint)
-        await gw().authenticate(call, request.headers)
-        gw().require_admin(call)
+        await app.gateway.authenticate(call, request.headers)
+        app.gateway.require_admin(call)
         return call
 
     def ok(call: Call, body: Any, status: int = 200) -> Response:
         return Response(
-            json.dumps(body), status_code=status, media_type="application/json",
+            json.dumps(body), status_code=status, media_type=JSON,
             headers=call.headers,
         )
 
@@ -60,7 +61,7 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
                 raise BadRequestError(f"Invalid key request: {exc.errors()[0]['msg']} "
                                       f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from exc
             raw, record = await asyncio.to_thread(
-                gw().keys.create,
+                app.gateway.keys.create,
                 spec.name,
                 budget_usd=spec.budget_usd,
                 rpm=spec.rpm,
@@ -69,7 +70,7 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
                 expires_at=spec.expires_at,
             )
         except Exception as exc:
-            return _error(call, exc, "openai")
+            return error_response(call, exc, OPENAI)
         return ok(call, {"key": raw, **record.public()}, 201)
 
     @app.get("/admin/keys", openapi_extra=openapi.errors("openai"))
@@ -77,9 +78,9 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
         call = Call(protocol="openai", endpoint="/admin/keys")
         try:
             call = await admin_call(request, "/admin/keys")
-            records = await asyncio.to_thread(gw().keys.list, True)
+            records = await asyncio.to_thread(app.gateway.keys.list, True)
         except Exception as exc:
-            return _error(call, exc, "openai")
+            return error_response(call, exc, OPENAI)
         return ok(call, {"object": "list", "data": [r.public() for r in records]})
 
     @app.delete("/admin/keys/{name_or_id}", openapi_extra=openapi.errors("openai"))
@@ -87,9 +88,9 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
         call = Call(protocol="openai", endpoint="/admin/keys")
         try:
             call = await admin_call(request, "/admin/keys")
-            record = await asyncio.to_thread(gw().keys.revoke, name_or_id)
+            record = await asyncio.to_thread(app.gateway.keys.revoke, name_or_id)
         except Exception as exc:
-            return _error(call, exc, "openai")
+            return error_response(call, exc, OPENAI)
         return ok(call, record.public())
 
     @app.get("/admin/usage", openapi_extra=openapi.errors("openai"))
@@ -100,9 +101,9 @@ def admin_routes(app: FastAPI, gw: Callable[[], Gateway]) -> None:
             if by not in ("key", "model", "day"):
                 raise BadRequestError("`by` must be key, model or day.")
             start = _since(since)
-            rows = await asyncio.to_thread(usage_report, gw().db, by, start)  # type: ignore[arg-type]
+            rows = await asyncio.to_thread(usage_report, app.gateway.db, by, start)  # type: ignore[arg-type]
         except Exception as exc:
-            return _error(call, exc, "openai")
+            return error_response(call, exc, OPENAI)
         return ok(call, {"object": "list", "by": by, "data": rows})
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from ..backends import embedding_model
 from ..backends.openai import OpenAIBackend
 from ..errors import UpstreamUnavailableError
-from .protocols.errors import ProtocolError
-from .protocols.openai_embeddings import EmbeddingsRequest, embeddings_response
+from .errors import ProtocolError
+from .openai.embeddings import EmbeddingsRequest, embeddings_response
 
 __all__ = [
     "LOCAL_EMBEDDING_DIM",

@@ -1,22 +1,26 @@
-"""The gateway's request pipeline, independent of the HTTP framework and client protocol.
+"""The gateway's request pipeline: one :meth:`Gateway.handle` per call.
 
-authenticate → allow-list → route → reserve budget and rate limits → input guard →
-call with fallback → output guard → settle → ledger (committed before the client gets
-its last byte) → metrics.
+authenticate → read and parse (the client's protocol) → allow-list → route → reserve
+budget and rate limits → input guard → call with fallback → output guard → settle →
+ledger (committed before the client gets its last byte) → metrics. The routes in
+``app.py`` only hand requests over; the client protocol is a
+:class:`~.protocol.ClientProtocol` value, so nothing here depends on which one it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
+import json
 import logging
-import os
 import time
-import uuid
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.responses import Response
 
 from ..client import estimate_prompt_tokens
 from ..config import Config
@@ -27,88 +31,29 @@ from ..errors import (
     CrossroadsError,
     PermissionDeniedError,
 )
+from ..guard.stream import guarded_stream
 from ..routing import OpenStream, Router, Target, close_stream
 from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
+from . import openai
+from .audit_trail import AuditTrail
+from .call import Call, ClientGoneError, new_request_id
 from .costing import price_of, reserve_usd
+from .http import JSON, EventStream, error_response, read_body, until_disconnect
 from .keys import KeyRecord, KeyStore, is_master
 from .ledger import Ledger, LedgerUnavailableError, UsageRecord, spent_by_key
-from .limits import Admission, Limiter, make_limiter
+from .limits import Limiter, make_limiter
 from .metrics import Metrics
+from .protocol import ClientProtocol
 from .startup import MASTER_ENV, master_key
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from ..guard import Guardrails
-    from .protocols.openai_embeddings import EmbeddingsRequest
+    from .openai.embeddings import EmbeddingsRequest
 
 __all__ = ["Call", "ClientGoneError", "Gateway", "new_request_id"]
 
 log = logging.getLogger("crossroads.gateway")
-
-
-
-_ID_PREFIX = ""
-_ID_COUNTER = itertools.count(1)
-
-
-def _new_id_prefix() -> None:
-    global _ID_PREFIX, _ID_COUNTER
-    _ID_PREFIX = f"req_{uuid.uuid4().hex[:12]}"
-    _ID_COUNTER = itertools.count(1)
-
-
-_new_id_prefix()
-os.register_at_fork(after_in_child=_new_id_prefix)
-
-
-def new_request_id() -> str:
-    """Unique per request and process: a random per-process prefix and a counter (a
-    uuid4 per request reads /dev/urandom, a measurable cost at thousands per second)."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
-
-
-class ClientGoneError(CrossroadsError):
-    """The client disconnected before the answer was complete (HTTP 499 in the ledger)."""
-
-
-@dataclass
-class Call:
-    """One request on its way through the gateway."""
-
-    protocol: Literal["openai", "anthropic"]
-    endpoint: str
-    request_id: str = field(default_factory=lambda: new_request_id())
-    started: float = field(default_factory=time.perf_counter)
-    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    key: KeyRecord | None = None
-    admin: bool = False
-    model: str = ""
-    stream: bool = False
-    request: ChatRequest | None = None
-    admission: Admission | None = None
-    guard: Any = None  # the request's guard, when guardrails apply
-    target: Target | None = None
-    attempts: int = 0
-    ttft_s: float | None = None
-    #: What the upstream reported having spent, once it answered (recorded even when
-    #: the answer is then refused, e.g. by the output guard).
-    spent: Usage | None = None
-    recorded: bool = False
-
-    @property
-    def key_label(self) -> str:
-        if self.key is not None:
-            return self.key.name
-        return "master" if self.admin else "-"
-
-    @property
-    def headers(self) -> dict[str, str]:
-        headers = {"x-request-id": self.request_id}
-        if self.admission is not None:
-            headers.update(self.admission.headers)
-        return headers
 
 
 @dataclass
@@ -124,7 +69,7 @@ class Gateway:
     metrics: Metrics
     guardrails: Guardrails | None
     master_key: str | None
-    audit: _AuditTrail
+    audit: AuditTrail
 
     @classmethod
     def create(cls, config: Config) -> Gateway:
@@ -144,7 +89,7 @@ class Gateway:
             guardrails = Guardrails.from_config(config.guardrails, judge=judge)
             if not guardrails.enabled:
                 guardrails = None
-        audit = _AuditTrail()
+        audit = AuditTrail()
         return cls(
             config=config,
             db=db,
@@ -167,7 +112,77 @@ class Gateway:
         await self.router.aclose()
         self.db.dispose()
 
-    # -- the pipeline -----------------------------------------------------------------
+    # -- one call, start to end --------------------------------------------------------
+
+    async def handle(self, request: Request, protocol: ClientProtocol, endpoint: str) -> Response:
+        """A chat call in ``protocol``: authenticate → read and parse → admit → call
+        upstream → settle and record. A whole answer is settled and recorded before it is
+        returned; a stream is, by its relay, before its last event. Any failure is the
+        protocol's error response, recorded."""
+        call = Call(protocol=protocol.name, endpoint=endpoint)
+        try:
+            await self.authenticate(call, request.headers)
+            body = await read_body(request, self.config.gateway.max_request_bytes)
+            await self._admit(call, protocol.parse_request(body))
+            if call.stream:
+                opened = await until_disconnect(request, self._open_stream(call))
+                return EventStream(
+                    call.headers,
+                    self._relay(call, opened),
+                    protocol.stream_encoder(call.request, call.model),
+                    partial(self._abandon, call, opened),
+                )
+            response = await until_disconnect(request, self._complete(call))
+        except Exception as exc:
+            return await self._failed(call, exc, protocol)
+        return Response(protocol.render_response(response), media_type=JSON, headers=call.headers)
+
+    async def handle_embeddings(self, request: Request) -> Response:
+        """``POST /v1/embeddings`` (OpenAI protocol), from authentication to ledger row."""
+        call = Call(protocol="openai", endpoint="/v1/embeddings")
+        try:
+            await self.authenticate(call, request.headers)
+            body = await read_body(request, self.config.gateway.max_request_bytes)
+            parsed = openai.parse_embeddings_request(body)
+            result = await until_disconnect(request, self._embed(call, parsed))
+        except Exception as exc:
+            return await self._failed(call, exc, openai.PROTOCOL)
+        return Response(json.dumps(result), media_type=JSON, headers=call.headers)
+
+    async def handle_models(self, request: Request) -> Response:
+        """``GET /v1/models``: the models the caller's key may use (not recorded)."""
+        call = Call(protocol="openai", endpoint="/v1/models")
+        try:
+            await self.authenticate(call, request.headers)
+            body = openai.models_list(self._model_names(call.key))
+        except Exception as exc:
+            return error_response(call, exc, openai.PROTOCOL)
+        return Response(json.dumps(body), media_type=JSON, headers=call.headers)
+
+    async def _failed(self, call: Call, exc: Exception, protocol: ClientProtocol) -> Response:
+        """The protocol's error response, once the failed request is recorded."""
+        failure = error_response(call, exc, protocol)
+        try:
+            await self._record_failure(call, exc, failure.status_code)
+        except Exception:  # the client still gets its own error, not a bare 500
+            log.exception("could not record failed request %s", call.request_id)
+        return failure
+
+    def _model_names(self, key: KeyRecord | None) -> list[tuple[str, str]]:
+        names: list[tuple[str, str]] = [(r, "crossroads-route") for r in self.router.route_names()]
+        names += [(e.name, e.backend) for e in self.config.models]
+        from ..backends.embedded import EMBEDDED_MODELS
+
+        names += [(n, "crossroads-embedded") for n in EMBEDDED_MODELS]
+        seen: set[str] = set()
+        unique = []
+        for n, o in names:
+            if n not in seen:
+                seen.add(n)
+                unique.append((n, o))
+        return [(n, o) for n, o in unique if key is None or key.allows(n)]
+
+    # -- the steps -----------------------------------------------------------------------
 
     async def authenticate(self, call: Call, headers: Mapping[str, str]) -> None:
         """``Authorization: Bearer KEY`` or Anthropic's ``x-api-key: KEY``."""
@@ -209,7 +224,7 @@ class Gateway:
                 code="admin_only",
             )
 
-    async def admit(self, call: Call, request: ChatRequest) -> None:
+    async def _admit(self, call: Call, request: ChatRequest) -> None:
         """Allow-list, route, budget and rate-limit reservation, input guard."""
         call.request = request
         call.model = request.model
@@ -251,7 +266,7 @@ class Gateway:
                 key, tokens=prompt_tokens + max_tokens, max_cost_usd=worst or 0.0
             )
 
-    async def embed(self, call: Call, request: EmbeddingsRequest) -> dict[str, Any]:
+    async def _embed(self, call: Call, request: EmbeddingsRequest) -> dict[str, Any]:
         """``/v1/embeddings``: the same allow-list, budget, limits, ledger row and metrics
         as a chat request. The local model is free (and self-hosted); an upstream must be
         OpenAI-compatible."""
@@ -283,7 +298,7 @@ class Gateway:
         await self.finish(call, 200, call.spent)
         return result
 
-    async def complete(self, call: Call) -> ChatResponse:
+    async def _complete(self, call: Call) -> ChatResponse:
         assert call.request is not None
         response, target, attempts = await self.router.complete(call.request)
         call.target, call.attempts = target, attempts
@@ -294,7 +309,7 @@ class Gateway:
         await self.finish(call, 200, response.usage, response=response)
         return response
 
-    async def open_stream(self, call: Call) -> OpenStream:
+    async def _open_stream(self, call: Call) -> OpenStream:
         assert call.request is not None
         upstream = call.request.model_copy(
             update={"stream": True, "stream_options": StreamOptions(include_usage=True)}
@@ -303,45 +318,30 @@ class Gateway:
         call.target, call.attempts = opened.target, opened.attempts
         return opened
 
-    async def relay(
+    async def _relay(
         self, call: Call, opened: OpenStream
     ) -> AsyncGenerator[ChatChunk | APIError, None]:
-        """The stream's chunks as they arrive, then its usage; an upstream failure ends
-        it with the error (never a fake end). The ledger row is committed before the
-        last item is handed out."""
-        usage: Usage | None = None
-        counted = 0
-        guard_filter = call.guard.stream_filter() if call.guard is not None else None
+        """The stream's chunks as they arrive (through the output guard), then its usage;
+        an upstream failure ends it with the error (never a fake end). The ledger row is
+        committed before the last item is handed out."""
+        tally = _StreamTally()
+        upstream = _metered(call, opened, tally)
+        stream = guarded_stream(upstream, call.guard.stream_filter() if call.guard else None)
         status, error = 200, None
-        stream = _chain(opened.first, opened.rest)
         try:
             async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                    chunk.usage = None
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content or delta.tool_calls or delta.refusal:
-                        counted += 1
-                        if call.ttft_s is None:
-                            call.ttft_s = time.perf_counter() - call.started
-                if not chunk.choices:
-                    continue  # usage goes out last, after the ledger
-                chunk.model = call.model
-                for out in guard_filter.feed(chunk) if guard_filter else (chunk,):
-                    yield out
-            if guard_filter is not None:
-                for out in await guard_filter.afinish():
-                    yield out
+                yield chunk
         except APIError as exc:
             status, error = exc.status_code or 502, exc
         except BaseException as exc:  # client gone (cancelled) or a bug
             status = 499 if _is_cancel(exc) else 500
             await close_stream(stream)
-            opened.end(counted)
-            await self._finish_shielded(call, status, _streamed(usage, call, counted), exc)
+            await close_stream(upstream)
+            opened.end(tally.counted)
+            final = _streamed(tally.usage, call, tally.counted)
+            await self._finish_shielded(call, status, final, exc)
             raise
-        final = _streamed(usage, call, counted)
+        final = _streamed(tally.usage, call, tally.counted)
         opened.end(final.total_tokens)
         if error is not None:
             await self.finish(call, status, final, error=error)
@@ -350,7 +350,7 @@ class Gateway:
         await self.finish(call, 200, final)
         yield ChatChunk(id=opened.first.id, model=call.model, usage=final)
 
-    async def abandon(self, call: Call, opened: OpenStream) -> None:
+    async def _abandon(self, call: Call, opened: OpenStream) -> None:
         """The client left before the relay began (or while it ran): close the upstream
         stream, release the reservation and record the request (once)."""
         import anyio
@@ -370,7 +370,7 @@ class Gateway:
         with anyio.CancelScope(shield=True):
             await self.finish(call, status, usage, error=exc)
 
-    async def fail(self, call: Call, exc: BaseException, status: int) -> None:
+    async def _record_failure(self, call: Call, exc: BaseException, status: int) -> None:
         """Record a request that ended in an error (401s are counted, not recorded), with
         whatever the upstream had already spent on it."""
         if call.recorded:
@@ -469,50 +469,6 @@ class Gateway:
             raise cancelled
 
 
-class _AuditTrail:
-    """Every ledger row also goes to the hash-chained audit log, in the same transaction:
-    the request, and with guardrails its decisions and the policy version applied."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, list[dict[str, Any]]] = {}
-
-    @staticmethod
-    def _summary(record: UsageRecord) -> dict[str, Any]:
-        return {
-            "request_id": record.request_id,
-            "key": record.key_name,
-            "model": record.model,
-            "deployment": record.deployment,
-            "status": record.status,
-            "error": record.error_class,
-        }
-
-    def expect(self, call: Call, record: UsageRecord) -> None:
-        if call.guard is None:
-            return
-        events = call.guard.audit_events()
-        for event in events:
-            if event["kind"] == "request":
-                event["payload"] = {**event["payload"], **self._summary(record)}
-        self._events[record.request_id] = events
-
-    def forget(self, request_id: str) -> None:
-        self._events.pop(request_id, None)
-
-    def append(self, connection: Connection, records: list[UsageRecord]) -> None:
-        """The ledger's commit hook (inside the row's transaction: on the event loop or in
-        the ledger's writer thread, possibly retried)."""
-        from ..guard.audit import AuditLog
-
-        events: list[dict[str, Any]] = []
-        for record in records:
-            found = self._events.get(record.request_id)
-            events += found or [
-                {"kind": "request", "ref": record.request_id, "payload": self._summary(record)}
-            ]
-        AuditLog.append(connection, events)
-
-
 def _check_allowed(key: KeyRecord | None, model: str) -> None:
     if key is not None and not key.allows(model):
         allowed = ", ".join(key.models)
@@ -544,10 +500,35 @@ def _is_cancel(exc: BaseException) -> bool:
     return isinstance(exc, asyncio.CancelledError | ClientGoneError | GeneratorExit)
 
 
-async def _chain(first: ChatChunk, rest: Any) -> AsyncGenerator[ChatChunk, None]:
-    yield first
+@dataclass(slots=True)
+class _StreamTally:
+    """What a stream's upstream reported (usage) and sent (content deltas)."""
+
+    usage: Usage | None = None
+    counted: int = 0
+
+
+async def _metered(
+    call: Call, opened: OpenStream, tally: _StreamTally
+) -> AsyncGenerator[ChatChunk, None]:
+    """The upstream's chunks, first to last, counted into ``tally`` (time to first token
+    on ``call``); usage is taken off them, as it goes out last, after the ledger."""
+    rest = opened.rest
+    chunk: ChatChunk | None = opened.first
     try:
-        async for chunk in rest:
-            yield chunk
+        while chunk is not None:
+            if chunk.usage is not None:
+                tally.usage = chunk.usage
+                chunk.usage = None
+            for choice in chunk.choices:
+                delta = choice.delta
+                if delta.content or delta.tool_calls or delta.refusal:
+                    tally.counted += 1
+                    if call.ttft_s is None:
+                        call.ttft_s = time.perf_counter() - call.started
+            if chunk.choices:
+                chunk.model = call.model
+                yield chunk
+            chunk = await anext(rest, None)
     finally:
         await close_stream(rest)

@@ -18,6 +18,7 @@ the offending text is sent. Checks that need the whole answer to block (``json_s
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING
 
 from ..errors import GuardBlockedError
@@ -27,7 +28,7 @@ from .findings import Finding, RuleCheck
 if TYPE_CHECKING:
     from .request import Hit, RequestGuard
 
-__all__ = ["StreamFilter"]
+__all__ = ["StreamFilter", "guarded_stream"]
 
 #: Released text kept as context for the next scan (cues such as "my name is").
 CONTEXT_CHARS = 64
@@ -363,3 +364,37 @@ class StreamFilter:
                 guard._judge_failed(judge, "output", "not run: synchronous finish()")
         except GuardBlockedError as exc:
             raise _Blocked([], exc) from None
+
+
+def guarded_stream(
+    chunks: AsyncIterator[ChatChunk], stream_filter: StreamFilter | None
+) -> AsyncIterator[ChatChunk]:
+    """``chunks`` as they may be sent under the guard's output checks: the one loop that
+    feeds a stream through a :class:`StreamFilter` (``RequestGuard.stream_filter()``).
+
+    Each chunk goes through :meth:`StreamFilter.feed`; what the filter holds is released
+    through :meth:`StreamFilter.afinish` (after the whole-answer checks: JSON schema,
+    judges) before a usage-only chunk, so usage still comes last, and once more when
+    ``chunks`` ends. A blocked stream ends with a ``content_filter`` chunk and the
+    filter's ``error`` says why. With ``stream_filter`` None it returns ``chunks`` itself,
+    adding no step per chunk.
+
+    Exceptions from ``chunks`` pass through unchanged. Closing the returned iterator does
+    not close ``chunks``: the caller that opened them closes them.
+    """
+    if stream_filter is None:
+        return chunks
+    return _guarded(chunks, stream_filter)
+
+
+async def _guarded(
+    chunks: AsyncIterator[ChatChunk], stream_filter: StreamFilter
+) -> AsyncGenerator[ChatChunk, None]:
+    async for chunk in chunks:
+        if chunk.usage is not None and not chunk.choices:
+            for held in await stream_filter.afinish():
+                yield held
+        for out in stream_filter.feed(chunk):
+            yield out
+    for held in await stream_filter.afinish():
+        yield held

@@ -4,7 +4,8 @@ Requests: https://docs.anthropic.com/en/api/messages; streaming:
 https://docs.anthropic.com/en/api/messages-streaming; errors:
 https://docs.anthropic.com/en/api/errors; structured outputs:
 https://docs.claude.com/en/docs/build-with-claude/structured-outputs. The reverse of
-``crossroads.backends.anthropic``. Where the canonical (OpenAI) shape differs:
+``crossroads.backends.anthropic``, sharing its translation of images
+(:mod:`crossroads.backends.anthropic_wire`). Where the canonical (OpenAI) shape differs:
 
 * ``system`` (a string or text blocks) becomes the first message;
 * a user turn's ``tool_result`` blocks become ``tool`` messages placed before the rest of
@@ -31,6 +32,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ...backends.anthropic_wire import image_url
 from ...types import (
     AssistantMessage,
     ChatRequest,
@@ -50,28 +52,9 @@ from ...types import (
     UserMessage,
 )
 from ...types import NamedToolChoice as _NamedToolChoice
-from .anthropic_output import (
-    StreamEncoder,
-    error_body,
-    error_response,
-    message_json,
-    stop_reason_of,
-    usage_json,
-)
-from .errors import ProtocolError, from_validation_error, load_json_object
+from ..errors import ProtocolError, from_validation_error, load_json_object
 
-__all__ = [
-    "JSON_SCHEMA_NAME",
-    "MessagesRequest",
-    "StreamEncoder",
-    "error_body",
-    "error_response",
-    "message_json",
-    "parse_messages_request",
-    "stop_reason_of",
-    "to_chat_request",
-    "usage_json",
-]
+__all__ = ["JSON_SCHEMA_NAME", "MessagesRequest", "parse_messages_request", "to_chat_request"]
 
 #: The ``response_format.json_schema.name`` given to Anthropic structured outputs.
 JSON_SCHEMA_NAME = "output"
@@ -248,12 +231,7 @@ def _precheck(data: dict[str, Any]) -> None:
 
 
 def _image(block: ImageBlock) -> ImagePart:
-    source = block.source
-    if isinstance(source, Base64Source):
-        url = f"data:{source.media_type};base64,{source.data}"
-    else:
-        url = source.url
-    return ImagePart(image_url=ImageURL(url=url))
+    return ImagePart(image_url=ImageURL(url=image_url(block.source.model_dump())))
 
 
 def _tool_result(block: ToolResultBlock, where: str) -> ToolMessage:

@@ -1,318 +1,32 @@
-"""Rate limits and budgets per virtual key, in one process or shared through Redis.
-
-``admit`` runs before a request goes upstream and, atomically, checks requests per
-minute, tokens per minute (the prompt estimate plus the most output tokens the request
-may produce) and the budget (spent + reserved + this request's worst-case cost must fit),
-then counts the request and reserves its worst-case cost. ``settle`` runs once the
-real usage is known: it releases the reservation, adds the real cost to what the key
-has spent and corrects the token count. Windows are strict sliding 60-second windows.
-
-    RateLimitError (429)
-    ├── RateLimitedError           over RPM/TPM; ``retry_after_s`` and response ``headers``
-    └── BudgetExceededError        spent + reserved + worst case > budget (insufficient_quota)
-    UpstreamUnavailableError (503)
-    └── LimitStoreUnavailableError Redis unreachable and the key has a budget (fail closed)
-
-Redis failures: a key with a budget fails closed (503), a key with only RPM/TPM fails
-open (served without limits; logged once per outage), a key without limits never
-touches Redis.
-"""
+"""Limits shared by every gateway process and replica through one Redis (Lua scripts,
+so each admission is atomic)."""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
 import logging
-import math
 import time
 import uuid
-from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
 
-from ..errors import ConfigError, RateLimitError, UpstreamUnavailableError
-from .keys import KeyRecord
+from ..keys import KeyRecord
+from .admission import (
+    WINDOW_S,
+    Admission,
+    LimitStoreUnavailableError,
+    Verdict,
+    conclude,
+    unlimited,
+)
 
-if TYPE_CHECKING:
-    from ..config.gateway import GatewaySettings
-
-__all__ = [
-    "WINDOW_S",
-    "Admission",
-    "BudgetExceededError",
-    "LimitStoreUnavailableError",
-    "Limiter",
-    "MemoryLimiter",
-    "RateLimitedError",
-    "RedisLimiter",
-    "make_limiter",
-]
+__all__ = ["RedisLimiter"]
 
 log = logging.getLogger("crossroads.gateway.limits")
 
-#: Length of the sliding rate-limit windows, in seconds.
-WINDOW_S = 60.0
 _MICRO = 1_000_000
-
-
-class RateLimitedError(RateLimitError):
-    """Over the key's requests or tokens per minute."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after_s: float,
-        headers: dict[str, str],
-        code: str = "rate_limit_exceeded",
-    ) -> None:
-        super().__init__(message, retry_after=retry_after_s, code=code)
-        self.retry_after_s = retry_after_s
-        self.headers = headers
-
-
-class BudgetExceededError(RateLimitError):
-    """The key's budget cannot cover this request's worst-case cost."""
-
-    error_type = "insufficient_quota"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="insufficient_quota")
-        self.retry_after_s: float | None = None
-        self.headers = {"x-should-retry": "false"}
-
-
-class LimitStoreUnavailableError(UpstreamUnavailableError):
-    """Redis did not answer in time, and the key has a budget: refuse rather than overspend."""
-
-
-@dataclass
-class Admission:
-    """A request let through: what it reserved, and the headers to send back."""
-
-    key_id: str
-    reserved_usd: float
-    reserved_tokens: int
-    request_slot: str
-    #: ``x-ratelimit-*`` response headers (OpenAI's names) when the key has RPM/TPM.
-    headers: dict[str, str] = field(default_factory=dict)
-    #: False when nothing was counted (a key without limits, or Redis failed open).
-    enforced: bool = True
-    #: Whether the key has a budget (settle adds the cost) / a TPM limit (settle fixes tokens).
-    budgeted: bool = False
-    counts_tokens: bool = False
-    settled: bool = False
-
-
-class Limiter(Protocol):
-    """Admission control for virtual keys."""
-
-    async def admit(self, key: KeyRecord, *, tokens: int, max_cost_usd: float) -> Admission: ...
-
-    async def settle(self, admission: Admission, *, tokens: int, cost_usd: float) -> None: ...
-
-    async def spent(self, key_id: str) -> float: ...
-
-    async def aclose(self) -> None: ...
-
-
-# -- shared by both implementations -----------------------------------------------------
-
-
-def _duration(seconds: float) -> str:
-    """OpenAI's reset format: ``20ms``, ``1s``, ``6m0s``."""
-    seconds = max(seconds, 0.0)
-    if seconds < 1:
-        return f"{math.ceil(seconds * 1000)}ms"
-    whole = math.ceil(seconds)
-    minutes, secs = divmod(whole, 60)
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
-
-
-@dataclass
-class _Verdict:
-    """What a limit store saw: 0 = admitted, 1 = RPM, 2 = TPM, 3 = too large, 4 = budget."""
-
-    status: int
-    retry_after_s: float
-    rpm_used: int
-    rpm_reset_s: float
-    tpm_used: int
-    tpm_reset_s: float
-    spent_usd: float
-    reserved_usd: float
-
-
-def _rate_headers(key: KeyRecord, v: _Verdict) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if key.rpm is not None:
-        headers["x-ratelimit-limit-requests"] = str(key.rpm)
-        headers["x-ratelimit-remaining-requests"] = str(max(key.rpm - v.rpm_used, 0))
-        headers["x-ratelimit-reset-requests"] = _duration(v.rpm_reset_s)
-    if key.tpm is not None:
-        headers["x-ratelimit-limit-tokens"] = str(key.tpm)
-        headers["x-ratelimit-remaining-tokens"] = str(max(key.tpm - v.tpm_used, 0))
-        headers["x-ratelimit-reset-tokens"] = _duration(v.tpm_reset_s)
-    return headers
-
-
-def _conclude(
-    key: KeyRecord, v: _Verdict, *, tokens: int, max_cost_usd: float, slot: str
-) -> Admission:
-    """Turn a store's verdict into an Admission or the matching error."""
-    headers = _rate_headers(key, v)
-    if v.status == 0:
-        budgeted = key.budget_usd is not None
-        return Admission(
-            key.id,
-            max_cost_usd if budgeted else 0.0,
-            tokens,
-            slot,
-            headers,
-            budgeted=budgeted,
-            counts_tokens=key.tpm is not None,
-        )
-    if v.status == 4:
-        assert key.budget_usd is not None
-        raise BudgetExceededError(
-            f"Key {key.name!r} has used ${v.spent_usd:.4f} of its ${key.budget_usd:.2f} "
-            f"budget (${v.reserved_usd:.4f} more is reserved by requests in flight) and this "
-            f"request could cost up to ${max_cost_usd:.4f}. Ask an admin for a key with a "
-            "larger budget: crossroads keys create --name NAME --budget-usd AMOUNT "
-            "(lowering max_tokens also lowers the worst case)."
-        )
-    retry = max(v.retry_after_s, 0.001)
-    headers["retry-after"] = str(math.ceil(retry))
-    headers["retry-after-ms"] = str(math.ceil(retry * 1000))
-    if v.status == 1:
-        message = (
-            f"Key {key.name!r} is limited to {key.rpm} requests per minute; retry in {retry:.1f}s."
-        )
-        raise RateLimitedError(message, retry_after_s=retry, headers=headers)
-    if v.status == 3:
-        headers["x-should-retry"] = "false"
-        message = (
-            f"This request needs up to {tokens} tokens (prompt + max_tokens) but key "
-            f"{key.name!r} is limited to {key.tpm} tokens per minute; lower max_tokens."
-        )
-        raise RateLimitedError(
-            message, retry_after_s=retry, headers=headers, code="request_too_large"
-        )
-    message = (
-        f"Key {key.name!r} is limited to {key.tpm} tokens per minute (prompt + max_tokens "
-        f"counted on admission); retry in {retry:.1f}s or lower max_tokens."
-    )
-    raise RateLimitedError(message, retry_after_s=retry, headers=headers)
-
-
-def _unlimited(key: KeyRecord, tokens: int) -> Admission:
-    return Admission(key.id, 0.0, tokens, uuid.uuid4().hex, {}, enforced=False)
-
-
-# -- one process ---------------------------------------------------------------------------
-
-
-@dataclass
-class _KeyWindow:
-    requests: deque[float] = field(default_factory=deque)
-    #: slot -> [admitted at, tokens], oldest first.
-    tokens: OrderedDict[str, list[float]] = field(default_factory=OrderedDict)
-    tokens_total: int = 0
-    reserved: dict[str, float] = field(default_factory=dict)
-
-
-class MemoryLimiter:
-    """Limits kept in this process (one gateway process; each worker counts alone)."""
-
-    def __init__(
-        self,
-        initial_spent: Mapping[str, float] | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._spent: dict[str, float] = dict(initial_spent or {})
-        self._windows: dict[str, _KeyWindow] = {}
-        self._clock = clock
-
-    def _prune(self, w: _KeyWindow, now: float) -> None:
-        cutoff = now - WINDOW_S
-        while w.requests and w.requests[0] <= cutoff:
-            w.requests.popleft()
-        while w.tokens:
-            slot, (at, count) = next(iter(w.tokens.items()))
-            if at > cutoff:
-                break
-            del w.tokens[slot]
-            w.tokens_total -= int(count)
-
-    async def admit(self, key: KeyRecord, *, tokens: int, max_cost_usd: float) -> Admission:
-        if not key.has_limits:
-            return _unlimited(key, tokens)
-        now = self._clock()
-        w = self._windows.setdefault(key.id, _KeyWindow())
-        self._prune(w, now)
-        v = _Verdict(0, 0.0, len(w.requests), 0.0, w.tokens_total, 0.0, 0.0, 0.0)
-        if w.requests:
-            v.rpm_reset_s = w.requests[0] + WINDOW_S - now
-        if w.tokens:
-            v.tpm_reset_s = next(iter(w.tokens.values()))[0] + WINDOW_S - now
-        v.spent_usd = self._spent.get(key.id, 0.0)
-        v.reserved_usd = sum(w.reserved.values())
-        if key.rpm is not None and v.rpm_used >= key.rpm:
-            v.status, v.retry_after_s = 1, v.rpm_reset_s
-        elif key.tpm is not None and tokens > key.tpm:
-            v.status, v.retry_after_s = 3, WINDOW_S
-        elif key.tpm is not None and w.tokens_total + tokens > key.tpm:
-            v.status, v.retry_after_s = 2, WINDOW_S
-            need, freed = w.tokens_total + tokens - key.tpm, 0
-            for at, count in w.tokens.values():
-                freed += int(count)
-                if freed >= need:
-                    v.retry_after_s = at + WINDOW_S - now
-                    break
-        elif (
-            key.budget_usd is not None
-            and v.spent_usd + v.reserved_usd + max_cost_usd > key.budget_usd + 1e-9
-        ):
-            v.status = 4
-        slot = uuid.uuid4().hex
-        if v.status == 0:
-            if key.rpm is not None:
-                w.requests.append(now)
-                v.rpm_used += 1
-                v.rpm_reset_s = w.requests[0] + WINDOW_S - now
-            if key.tpm is not None:
-                w.tokens[slot] = [now, float(tokens)]
-                w.tokens_total += tokens
-                v.tpm_used = w.tokens_total
-                v.tpm_reset_s = next(iter(w.tokens.values()))[0] + WINDOW_S - now
-            if key.budget_usd is not None:
-                w.reserved[slot] = max_cost_usd
-        return _conclude(key, v, tokens=tokens, max_cost_usd=max_cost_usd, slot=slot)
-
-    async def settle(self, admission: Admission, *, tokens: int, cost_usd: float) -> None:
-        if admission.settled:
-            return
-        admission.settled = True
-        self._spent[admission.key_id] = self._spent.get(admission.key_id, 0.0) + cost_usd
-        w = self._windows.get(admission.key_id)
-        if w is None or not admission.enforced:
-            return
-        w.reserved.pop(admission.request_slot, None)
-        entry = w.tokens.get(admission.request_slot)
-        if entry is not None:
-            w.tokens_total += tokens - int(entry[1])
-            entry[1] = float(tokens)
-
-    async def spent(self, key_id: str) -> float:
-        return self._spent.get(key_id, 0.0)
-
-    async def aclose(self) -> None:
-        return None
-
-
-# -- shared through Redis ------------------------------------------------------------------
 
 # KEYS: rpm zset, tpm zset, tpm hash, tpm total, spent, res hash, res zset, res total
 # ARGV: rpm, tpm, tokens, budget (micro-USD, -1 = none), max cost (micro-USD), seed spent,
@@ -520,7 +234,7 @@ class RedisLimiter:
 
     async def admit(self, key: KeyRecord, *, tokens: int, max_cost_usd: float) -> Admission:
         if not key.has_limits:
-            return _unlimited(key, tokens)
+            return unlimited(key, tokens)
         if self._unsettled:
             await self._replay()
         k = self._keys(key.id)
@@ -543,13 +257,13 @@ class RedisLimiter:
         except LimitStoreUnavailableError:
             if key.budget_usd is not None:
                 raise
-            return _unlimited(key, tokens)  # fail open: RPM/TPM only protect upstream quotas
+            return unlimited(key, tokens)  # fail open: RPM/TPM only protect upstream quotas
         status, retry, rpm_used, rpm_reset, tpm_used, tpm_reset, spent, reserved = (
             int(x) for x in raw
         )
         if key.budget_usd is not None:
             self._note_spent(key.id, spent / _MICRO)
-        v = _Verdict(
+        v = Verdict(
             status,
             retry / 1000,
             rpm_used,
@@ -559,7 +273,7 @@ class RedisLimiter:
             spent / _MICRO,
             reserved / _MICRO,
         )
-        return _conclude(key, v, tokens=tokens, max_cost_usd=max_cost_usd, slot=slot)
+        return conclude(key, v, tokens=tokens, max_cost_usd=max_cost_usd, slot=slot)
 
     def _note_spent(self, key_id: str, value: float) -> None:
         self._known_spent[key_id] = max(self._known_spent.get(key_id, 0.0), value)
@@ -628,23 +342,3 @@ class RedisLimiter:
             )
         await self._redis.aclose()
         await self._pool.disconnect()
-
-
-def make_limiter(
-    settings: GatewaySettings, initial_spent: Mapping[str, float] | None = None
-) -> Limiter:
-    """Redis when ``gateway.redis_url`` is set (shared by replicas), else in-process."""
-    if not settings.redis_url:
-        return MemoryLimiter(initial_spent)
-    url = settings.redis_url
-    if "${" in url:
-        from ..config import expand_env
-
-        expanded, names = expand_env(url)
-        if expanded is None:
-            raise ConfigError(
-                f"gateway.redis_url refers to {', '.join(names)}, which is not set; "
-                "export it or remove redis_url to keep limits in one process."
-            )
-        url = expanded
-    return RedisLimiter(url, timeout_s=settings.redis_timeout_s, initial_spent=initial_spent)

@@ -1,159 +1,23 @@
-"""Answers in the Anthropic Messages API shape: Message objects, SSE streams, errors.
+"""A streamed answer as Anthropic's server-sent events:
+https://docs.anthropic.com/en/api/messages-streaming.
 
-Message: https://docs.anthropic.com/en/api/messages; stream events:
-https://docs.anthropic.com/en/api/messages-streaming; errors:
-https://docs.anthropic.com/en/api/errors.
-
-Usage is Anthropic's: ``input_tokens`` counts only the uncached prompt, with cache reads
-and writes beside it (the reverse of ``backends.anthropic.usage_from_anthropic``). An
-answer that calls tools has stop reason ``tool_use`` even when the upstream said "stop",
-as Anthropic clients run tools on that stop reason.
+:class:`StreamEncoder` writes the events (``message_start``, content blocks,
+``message_delta``, ``message_stop``, ``error``); :class:`EventEncoder` drives it for one
+gateway stream (a :class:`~..protocol.StreamEncoder`).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, cast
+from typing import Any
 
-from ...backends._anthropic_wire import FINISH_TO_STOP_REASON
-from ...types import ChatChunk, ChatResponse, FinishReason, ToolCall, Usage, text_of
-from .errors import ErrorInfo, classify, retry_headers
+from ...errors import APIError
+from ...types import ChatChunk, ChatRequest, FinishReason, Usage
+from .answer import new_message_id, stop_reason_of, usage_json
+from .errors import error_body
 
-__all__ = [
-    "StreamEncoder",
-    "error_body",
-    "error_response",
-    "message_json",
-    "new_message_id",
-    "stop_reason_of",
-    "usage_json",
-]
-
-_STATUS_AND_TYPE: dict[str, tuple[int, str]] = {
-    "invalid_request": (400, "invalid_request_error"),
-    "authentication": (401, "authentication_error"),
-    "permission": (403, "permission_error"),
-    "not_found": (404, "not_found_error"),
-    "conflict": (409, "invalid_request_error"),
-    "too_large": (413, "request_too_large"),
-    "unprocessable": (422, "invalid_request_error"),
-    "rate_limit": (429, "rate_limit_error"),
-    "quota": (429, "rate_limit_error"),
-    "server": (500, "api_error"),
-    "upstream": (502, "api_error"),
-    "unavailable": (503, "api_error"),
-    "overloaded": (529, "overloaded_error"),
-    "timeout": (504, "timeout_error"),
-}
-
-
-def new_message_id() -> str:
-    """A fresh id in Anthropic's style (``msg_`` and 24 hex digits)."""
-    return f"msg_{uuid.uuid4().hex[:24]}"
-
-
-def _message_id(response_id: str) -> str:
-    if response_id.startswith("msg_"):
-        return response_id
-    _, dash, rest = response_id.partition("-")
-    return "msg_" + (rest if dash and rest else response_id)
-
-
-def usage_json(usage: Usage) -> dict[str, int]:
-    """Anthropic usage from canonical usage (whose prompt includes cache reads and writes)."""
-    fresh = usage.prompt_tokens - usage.cached_tokens - usage.cache_creation_tokens
-    return {
-        "input_tokens": max(fresh, 0),
-        "output_tokens": usage.completion_tokens,
-        "cache_creation_input_tokens": usage.cache_creation_tokens,
-        "cache_read_input_tokens": usage.cached_tokens,
-    }
-
-
-def stop_reason_of(finish_reason: str | None, *, called_tools: bool = False) -> str:
-    """Anthropic's ``stop_reason`` for a canonical finish reason."""
-    reason = FINISH_TO_STOP_REASON.get(cast(FinishReason, finish_reason or "stop"), "end_turn")
-    return "tool_use" if called_tools and reason == "end_turn" else reason
-
-
-def _tool_input(call: ToolCall) -> dict[str, Any]:
-    """The parsed arguments; text that is not a JSON object is kept under ``_raw_arguments``
-    so a broken call stays visible to the client instead of vanishing."""
-    raw = call.function.arguments
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {"_raw_arguments": raw}
-    return value if isinstance(value, dict) else {"_raw_arguments": raw}
-
-
-def message_json(resp: ChatResponse, model: str) -> dict[str, Any]:
-    """The Message object for a complete answer; ``model`` is the name the client asked for."""
-    content: list[dict[str, Any]] = []
-    finish: FinishReason | None = None
-    calls: list[ToolCall] = []
-    if resp.choices:
-        choice = resp.choices[0]
-        finish = choice.finish_reason
-        text = text_of(choice.message.content)
-        if choice.message.refusal:
-            text += choice.message.refusal
-        if text:
-            content.append({"type": "text", "text": text})
-        calls = choice.message.tool_calls or []
-        for call in calls:
-            content.append(
-                {
-                    "type": "tool_use",
-                    "id": call.id,
-                    "name": call.function.name,
-                    "input": _tool_input(call),
-                }
-            )
-    return {
-        "id": _message_id(resp.id),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop_reason_of(finish, called_tools=bool(calls)),
-        "stop_sequence": None,
-        "usage": usage_json(resp.usage),
-    }
-
-
-# --- errors --------------------------------------------------------------------------
-
-
-def _render(info: ErrorInfo) -> tuple[int, dict[str, Any]]:
-    status, kind = _STATUS_AND_TYPE[info.kind]
-    if info.kind in ("invalid_request", "not_found", "permission", "authentication"):
-        status = info.status if 400 <= info.status < 500 else status
-    return status, {"type": "error", "error": {"type": kind, "message": info.message}}
-
-
-def error_body(exc: BaseException) -> dict[str, Any]:
-    """``{"type": "error", "error": {"type", "message"}}`` for any exception."""
-    return _render(classify(exc))[1]
-
-
-def error_response(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """Status, JSON body and headers of the error answer for ``exc``.
-
-    Statuses are the ones the official SDK maps to its classes: 400 BadRequestError, 401
-    AuthenticationError, 403 PermissionDeniedError, 404 NotFoundError, 413
-    RequestTooLargeError, 429 RateLimitError, 529 OverloadedError, other >=500
-    InternalServerError.
-    """
-    info = classify(exc)
-    status, body = _render(info)
-    return status, body, retry_headers(info)
-
-
-# --- streaming -----------------------------------------------------------------------
+__all__ = ["EventEncoder", "StreamEncoder"]
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
@@ -295,3 +159,32 @@ class StreamEncoder:
             return b""
         self.finished = True
         return _event("error", error_body(exc))
+
+
+class EventEncoder:
+    """The events of one gateway stream: ``message_start`` before the first chunk (with
+    the prompt's estimated size), then :class:`StreamEncoder`'s events."""
+
+    def __init__(self, request: ChatRequest | None, model: str) -> None:
+        from ...client import estimate_prompt_tokens
+
+        self.encoder = StreamEncoder(model)
+        prompt = estimate_prompt_tokens(request) if request is not None else 0
+        self.head = self.encoder.start(prompt)
+        self.finish_reason: str | None = None
+
+    def __call__(self, item: ChatChunk | APIError) -> bytes:
+        head, self.head = self.head, b""
+        if isinstance(item, APIError):
+            return head + self.encoder.error(item)
+        if item.usage is not None and not item.choices:
+            return head + self.encoder.finish(item.usage, self.finish_reason)
+        for choice in item.choices:
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+        return head + self.encoder.feed(item)
+
+    def close(self) -> bytes:
+        # An upstream that never reported usage still gets a proper message_stop
+        # (a no-op when the stream already finished or failed).
+        return self.encoder.finish(None, self.finish_reason)

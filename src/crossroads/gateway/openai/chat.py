@@ -17,9 +17,8 @@ shape, so parsing is validation plus a few documented fields handled on purpose:
 
 Outputs follow OpenAI's layout: usage as ``prompt_tokens_details.cached_tokens`` and
 ``completion_tokens_details.reasoning_tokens``; Crossroads-only fields (timings, cache
-writes, the "error" finish reason, which reads as "stop") do not appear. An error in the
-middle of a stream is one ``data: {"error": {...}}`` event, never followed by ``[DONE]``;
-the official SDK raises it as ``openai.APIError``.
+writes, the "error" finish reason, which reads as "stop") do not appear. Server-sent
+events are in :mod:`.sse`, error bodies in :mod:`.errors`.
 """
 
 from __future__ import annotations
@@ -39,31 +38,20 @@ from ...types import (
     now,
     text_of,
 )
-from .errors import ErrorInfo, ProtocolError, classify, from_validation_error, json_type
-from .errors import load_json_object as _load
-from .errors import retry_headers as _retry_headers
-from .openai_embeddings import EmbeddingsRequest, embeddings_response, parse_embeddings_request
+from ..errors import ProtocolError, from_validation_error, json_type
+from ..errors import load_json_object as _load
 
 __all__ = [
-    "DONE",
     "EXTENSION_FIELDS",
     "IGNORED_FIELDS",
     "REFUSED_FIELDS",
-    "EmbeddingsRequest",
     "chunk_json",
-    "chunk_sse",
-    "embeddings_response",
-    "error_body",
-    "error_response",
+    "dumps",
     "models_list",
     "parse_chat_request",
-    "parse_embeddings_request",
     "response_json",
-    "stream_error_sse",
     "usage_json",
 ]
-
-DONE = b"data: [DONE]\n\n"
 
 #: Documented request fields the gateway accepts and drops, with their JSON types.
 IGNORED_FIELDS: dict[str, type] = {
@@ -258,7 +246,8 @@ def parse_chat_request(body: bytes | str) -> ChatRequest:
 # --- outputs -------------------------------------------------------------------------
 
 
-def _dumps(value: Any) -> bytes:
+def dumps(value: Any) -> bytes:
+    """Compact JSON as UTF-8 bytes, the way every body and event is sent."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -316,7 +305,7 @@ def response_json(resp: ChatResponse) -> bytes:
     }
     if resp.system_fingerprint is not None:
         out["system_fingerprint"] = resp.system_fingerprint
-    return _dumps(out)
+    return dumps(out)
 
 
 def chunk_json(chunk: ChatChunk) -> dict[str, Any]:
@@ -358,56 +347,6 @@ def chunk_json(chunk: ChatChunk) -> dict[str, Any]:
     if chunk.usage is not None:
         out["usage"] = usage_json(chunk.usage)
     return out
-
-
-def chunk_sse(chunk: ChatChunk) -> bytes:
-    """One server-sent event ``data: {...}\\n\\n`` of a streamed answer."""
-    return b"data: " + _dumps(chunk_json(chunk)) + b"\n\n"
-
-
-# --- errors --------------------------------------------------------------------------
-
-_TYPES = {
-    "rate_limit": "requests",
-    "quota": "insufficient_quota",
-    "server": "server_error",
-    "upstream": "server_error",
-    "unavailable": "server_error",
-    "overloaded": "server_error",
-    "timeout": "server_error",
-}
-
-
-def _render(info: ErrorInfo) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": info.message,
-            "type": _TYPES.get(info.kind, "invalid_request_error"),
-            "param": info.param,
-            "code": info.code,
-        }
-    }
-
-
-def error_body(exc: BaseException) -> dict[str, Any]:
-    """``{"error": {"message", "type", "param", "code"}}`` for any exception."""
-    return _render(classify(exc))
-
-
-def error_response(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """Status, JSON body and headers of the error answer for ``exc``.
-
-    Statuses are the ones the official SDK maps to its classes: 400 BadRequestError, 401
-    AuthenticationError, 403 PermissionDeniedError, 404 NotFoundError, 409 ConflictError,
-    422 UnprocessableEntityError, 429 RateLimitError, >=500 InternalServerError.
-    """
-    info = classify(exc)
-    return info.status, _render(info), _retry_headers(info)
-
-
-def stream_error_sse(exc: BaseException) -> bytes:
-    """The last event of a stream that failed after its headers were sent (no ``[DONE]``)."""
-    return b"data: " + _dumps(error_body(exc)) + b"\n\n"
 
 
 # --- models --------------------------------------------------------------------------

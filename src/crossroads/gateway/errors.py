@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from ...errors import (
+from ..errors import (
     APIError,
     AuthenticationError,
     BadRequestError,

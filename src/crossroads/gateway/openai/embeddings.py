@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ProtocolError, from_validation_error, json_type, load_json_object
+from ..errors import ProtocolError, from_validation_error, json_type, load_json_object
 
 __all__ = [
     "MAX_INPUTS",
