@@ -26,10 +26,10 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -45,6 +45,8 @@ __all__ = ["OpenStream", "RoutePlan", "Router", "Target", "close_stream"]
 log = logging.getLogger("crossroads.routing")
 
 _EWMA = 0.2
+
+_T = TypeVar("_T")
 
 
 @dataclass(eq=False)
@@ -273,18 +275,23 @@ class Router:
                 request.model_copy(update={"model": target.deployment.model}),
             )
 
-    async def complete(self, request: ChatRequest) -> tuple[ChatResponse, Target, int]:
-        """One answer, with fallback; returns it, the deployment that gave it and the
-        number of attempts."""
+    async def _failover(
+        self,
+        request: ChatRequest,
+        attempt: Callable[[Target, ChatRequest], Awaitable[_T]],
+    ) -> tuple[_T, Target, int]:
+        """The one failover loop: ``attempt`` on each deployment in turn until one
+        succeeds; retryable failures cool their deployment down and move on, others are
+        raised at once. Returns the result, its deployment and the number of attempts.
+        The deployment stays busy (``Target.started``) for the caller to finish."""
         last: APIError | None = None
         async with aclosing(self._tries(request)) as tries:
             step = await anext(tries, None)
             while step is not None:
-                attempt, target, call = step
-                t0 = time.perf_counter()
+                number, target, call = step
                 target.started()
                 try:
-                    response = await target.backend.complete(call)
+                    return await attempt(target, call), target, number
                 except APIError as exc:
                     target.finished(None)
                     if not self.retry.retryable(exc):
@@ -292,45 +299,44 @@ class Router:
                     self.mark_down(target)
                     last = exc
                     step = await _next(tries, exc)
-                    continue
                 except BaseException:
                     target.finished(None)
                     raise
-                target.finished(time.perf_counter() - t0, response.usage.total_tokens)
-                return response, target, attempt
         assert last is not None
         raise last
 
+    async def complete(self, request: ChatRequest) -> tuple[ChatResponse, Target, int]:
+        """One answer, with fallback; returns it, the deployment that gave it and the
+        number of attempts."""
+        started = time.perf_counter()
+
+        async def one(target: Target, call: ChatRequest) -> ChatResponse:
+            nonlocal started
+            started = time.perf_counter()
+            return await target.backend.complete(call)
+
+        response, target, attempts = await self._failover(request, one)
+        target.finished(time.perf_counter() - started, response.usage.total_tokens)
+        return response, target, attempts
+
     async def open_stream(self, request: ChatRequest) -> OpenStream:
-        """Start a stream with fallback until its first chunk has arrived."""
-        last: APIError | None = None
-        async with aclosing(self._tries(request)) as tries:
-            step = await anext(tries, None)
-            while step is not None:
-                attempt, target, call = step
-                stream = target.backend.stream(call).__aiter__()
-                target.started()
-                try:
-                    first = await stream.__anext__()
-                except APIError as exc:
-                    target.finished(None)
-                    await close_stream(stream)
-                    if not self.retry.retryable(exc):
-                        raise
-                    self.mark_down(target)
-                    last = exc
-                    step = await _next(tries, exc)
-                    continue
-                except StopAsyncIteration:  # the relay's end() frees the deployment
-                    first = ChatChunk(id="chatcmpl-empty", model=request.model)
-                    return OpenStream(target, first, _empty(), attempt)
-                except BaseException:
-                    target.finished(None)
-                    await close_stream(stream)
-                    raise
-                return OpenStream(target, first, stream, attempt)
-        assert last is not None
-        raise last
+        """Start a stream with fallback until its first chunk has arrived (the relay's
+        :meth:`OpenStream.end` frees the deployment)."""
+
+        async def first_chunk(
+            target: Target, call: ChatRequest
+        ) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
+            stream = target.backend.stream(call).__aiter__()
+            try:
+                return await stream.__anext__(), stream
+            except StopAsyncIteration:
+                return ChatChunk(id="chatcmpl-empty", model=request.model), _empty()
+            except BaseException:
+                await close_stream(stream)
+                raise
+
+        (first, rest), target, attempts = await self._failover(request, first_chunk)
+        return OpenStream(target, first, rest, attempts)
 
     async def aclose(self) -> None:
         for target in self._by_deployment.values():
