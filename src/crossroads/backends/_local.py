@@ -20,6 +20,8 @@
 * :func:`check_prompt_fits` gives the same context-window error for every local model.
 * :class:`SharedModels` loads a model once per process and shares it between backend
   instances (keyed by path and load options).
+* :func:`parse_options` validates a model entry's ``options:`` with the backend's
+  pydantic model; a ConfigError names the model and each bad option.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from ..errors import ContextWindowExceededError
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, ContextWindowExceededError
 from ..types import (
     AssistantMessage,
     ChatRequest,
@@ -45,6 +49,7 @@ __all__ = [
     "StopMatcher",
     "chat_messages",
     "check_prompt_fits",
+    "parse_options",
     "plain_prompt",
     "plain_text",
 ]
@@ -169,3 +174,37 @@ class SharedModels(Generic[T]):
     def clear(self) -> None:
         with self._lock:
             self._models.clear()
+
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+def parse_options(
+    model: type[OptionsT],
+    name: str,
+    backend: str,
+    options: Mapping[str, object],
+    *,
+    passthrough: str | None = None,
+) -> OptionsT:
+    """``options`` of the model entry ``name``, validated by ``model``.
+
+    A ConfigError names the model and each bad option: an unknown one with the valid
+    names, a bad value with what was wrong and the value given. ``passthrough`` is a
+    field that gathers options written beside the named ones (named as written).
+    """
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = err["loc"][1:] if passthrough and err["loc"][:1] == (passthrough,) else err["loc"]
+            option = ".".join(str(p) for p in loc) or "(all)"
+            if err["type"] == "extra_forbidden":
+                valid = ", ".join(sorted(set(model.model_fields) - {passthrough}))
+                problems.append(f"unknown {backend} option {option} (valid: {valid})")
+                continue
+            ctx = err.get("ctx") or {}
+            message = str(ctx["error"]) if err["type"] == "value_error" else err["msg"]
+            problems.append(f"option {option}: {message} (got {err['input']!r})")
+        raise ConfigError(f"Model {name!r}: " + "; ".join(problems) + ".") from exc

@@ -35,12 +35,13 @@ import json
 import re
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Hashable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import BadRequestError, ConfigError
 from ..types import (
@@ -54,7 +55,14 @@ from ..types import (
     Usage,
     new_id,
 )
-from ._local import PLAIN_STOP, SharedModels, chat_messages, check_prompt_fits, plain_prompt
+from ._local import (
+    PLAIN_STOP,
+    SharedModels,
+    chat_messages,
+    check_prompt_fits,
+    parse_options,
+    plain_prompt,
+)
 from .base import Backend, Capabilities, Deployment
 
 if TYPE_CHECKING:
@@ -74,7 +82,6 @@ __all__ = [
 
 VENDOR = "transformers"
 DEFAULT_MAX_TOKENS = 256
-_DTYPES = ("auto", "float32", "float16", "bfloat16")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len", "n_ctx")
 _INSTALL = (
@@ -84,55 +91,37 @@ _INSTALL = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TransformersOptions:
-    dtype: str = "auto"
+class TransformersOptions(BaseModel):
+    """The ``options:`` of a transformers model entry (see the module docstring).
+
+    Strict (no ``"8"`` for 8, no ``true`` for 1) and frozen: hashable, so the options can
+    be part of a cache key.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     device: str = "auto"
-    max_batch_size: int = 8
-    batch_wait_ms: float = 5.0
-    n_threads: int | None = None
-    n_ctx: int | None = None
+    max_batch_size: int = Field(8, ge=1)
+    batch_wait_ms: float = Field(5.0, ge=0)
+    n_threads: int | None = Field(None, ge=1)
+    n_ctx: int | None = Field(None, ge=1)
     ignore_eos: bool = False
     trust_remote_code: bool = False
     attn_implementation: str | None = None
     base_model: str | None = None
 
+    @field_validator("device")
     @classmethod
-    def parse(cls, name: str, options: dict[str, object]) -> TransformersOptions:
+    def _known_device(cls, device: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", device):
+            raise ValueError("must be cpu, cuda, cuda:N, mps or auto")
+        return device
+
+    @classmethod
+    def parse(cls, name: str, options: Mapping[str, object]) -> TransformersOptions:
         """Validated options; a ConfigError names the model and the bad option."""
-        fields = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - fields)
-        if unknown:
-            raise ConfigError(
-                f"Model {name!r}: unknown transformers option(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(fields))}."
-            )
-        kinds: dict[str, tuple[type, ...]] = {
-            "dtype": (str,),
-            "device": (str,),
-            "max_batch_size": (int,),
-            "batch_wait_ms": (int, float),
-            "n_threads": (int,),
-            "n_ctx": (int,),
-            "ignore_eos": (bool,),
-            "trust_remote_code": (bool,),
-            "attn_implementation": (str,),
-            "base_model": (str,),
-        }
-        for key, value in options.items():
-            wrong = isinstance(value, bool) and bool not in kinds[key]
-            if wrong or not isinstance(value, kinds[key]):
-                raise ConfigError(f"Model {name!r}: option {key} has the wrong type ({value!r}).")
-        parsed = cls(**options)  # type: ignore[arg-type]
-        if parsed.dtype not in _DTYPES:
-            raise ConfigError(f"Model {name!r}: dtype must be one of {', '.join(_DTYPES)}.")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", parsed.device):
-            raise ConfigError(f"Model {name!r}: device must be cpu, cuda, cuda:N or auto.")
-        for key in ("max_batch_size", "n_threads", "n_ctx"):
-            value = getattr(parsed, key)
-            if value is not None and value < 1:
-                raise ConfigError(f"Model {name!r}: {key} must be at least 1.")
-        return parsed
+        return parse_options(cls, name, "transformers", options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +231,7 @@ def _model_key(model: str, options: TransformersOptions) -> tuple[Hashable, Tran
     torch, _ = _import_runtime()
     device = _resolve_device(torch, options.device)
     dtype = str(_resolve_dtype(torch, options.dtype, device)).removeprefix("torch.")
-    resolved = replace(options, device=device, dtype=dtype)
+    resolved = options.model_copy(update={"device": device, "dtype": dtype})
     path = Path(model).expanduser()
     where = str(path.resolve()) if path.exists() else model
     return (
@@ -397,7 +386,7 @@ class TransformersBackend(Backend):
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)
-        self.options = TransformersOptions.parse(deployment.name, dict(deployment.options))
+        self.options = TransformersOptions.parse(deployment.name, deployment.options)
         self._loaded: LoadedModel | None = None
 
     async def load(self) -> LoadedModel:

@@ -34,13 +34,14 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 
 from ..errors import APIError, BadRequestError, ConfigError, CrossroadsError
 from ..errors import ContextWindowExceededError as ContextError
@@ -57,15 +58,63 @@ from ..types import (
     new_id,
     now,
 )
-from ._local import SharedModels, StopMatcher, chat_messages, check_prompt_fits
+from ._local import SharedModels, StopMatcher, chat_messages, check_prompt_fits, parse_options
 from .base import Backend, Capabilities, Deployment
 
-__all__ = ["MODELS", "LlamaCppBackend", "LoadOptions", "LoadedModel", "request_to_llamacpp"]
+__all__ = [
+    "MODELS",
+    "LlamaCppBackend",
+    "LlamaCppOptions",
+    "LoadOptions",
+    "LoadedModel",
+    "load_options",
+    "request_to_llamacpp",
+]
 
 VENDOR = "llamacpp"
 #: Default context size when ``n_ctx`` is not set: the trained context, at most this.
 MAX_DEFAULT_CONTEXT = 8192
-_NAMED_OPTIONS = ("n_ctx", "n_threads", "n_batch", "chat_format", "verbose")
+
+
+def _scalar(value: object) -> str | int | float | bool:
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError("must be a string, number or boolean")
+
+
+class LlamaCppOptions(BaseModel):
+    """The ``options:`` of a llamacpp model entry (see the module docstring).
+
+    Options not named here go to ``llama_cpp.Llama`` as they are (``llama_kwargs``);
+    :func:`_load` refuses those that ``Llama`` does not take. The cache key of a loaded
+    model is :class:`LoadOptions`, built from these by :func:`load_options`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    n_ctx: int | None = Field(None, ge=1)
+    n_threads: int | None = Field(None, ge=1)
+    n_batch: int | None = Field(None, ge=1)
+    chat_format: str | None = None
+    verbose: bool = False
+    llama_kwargs: dict[str, Annotated[str | int | float | bool, PlainValidator(_scalar)]] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_llama_kwargs(cls, data: Any) -> Any:
+        """``options:`` writes pass-through arguments beside the named ones."""
+        if not isinstance(data, Mapping) or "llama_kwargs" in data:
+            return data
+        named = {k: v for k, v in data.items() if k in cls.model_fields}
+        passed = {k: v for k, v in data.items() if k not in cls.model_fields}
+        return {**named, "llama_kwargs": passed} if passed else named
+
+    @classmethod
+    def parse(cls, name: str, options: Mapping[str, object]) -> LlamaCppOptions:
+        """Validated options; a ConfigError names the model and the bad option."""
+        return parse_options(cls, name, "llamacpp", options, passthrough="llama_kwargs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,36 +152,17 @@ def _llama_cpp() -> Any:
     return llama_cpp
 
 
-def _option_int(deployment: Deployment, key: str) -> int | None:
-    value = deployment.options.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"Model {deployment.name!r}: options.{key} must be a positive integer, not {value!r}."
-        )
-    return value
-
-
 def load_options(deployment: Deployment) -> LoadOptions:
     """The load options of a deployment (raises ConfigError on a bad option)."""
-    options, where = deployment.options, f"Model {deployment.name!r}: options."
-    chat_format, verbose = options.get("chat_format"), options.get("verbose", False)
-    if not isinstance(chat_format, str | None) or not isinstance(verbose, bool):
-        raise ConfigError(f"{where}chat_format must be a string and verbose true or false.")
-    extra: list[tuple[str, str | int | float | bool]] = []
-    for key in sorted(set(options) - set(_NAMED_OPTIONS)):
-        if not isinstance(value := options[key], str | int | float | bool):
-            raise ConfigError(f"{where}{key} must be a string, number or boolean.")
-        extra.append((key, value))
+    options = LlamaCppOptions.parse(deployment.name, deployment.options)
     return LoadOptions(
         path=Path(deployment.model).expanduser().resolve(),
-        n_ctx=_option_int(deployment, "n_ctx"),
-        n_threads=_option_int(deployment, "n_threads") or os.cpu_count() or 1,
-        n_batch=_option_int(deployment, "n_batch"),
-        chat_format=chat_format,
-        verbose=verbose,
-        extra=tuple(extra),
+        n_ctx=options.n_ctx,
+        n_threads=options.n_threads or os.cpu_count() or 1,
+        n_batch=options.n_batch,
+        chat_format=options.chat_format,
+        verbose=options.verbose,
+        extra=tuple(sorted(options.llama_kwargs.items())),
     )
 
 

@@ -20,20 +20,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import ConfigDeprecationWarning, ConfigError
 from .gateway import DEPRECATED_ROUTING_FIELDS, GatewaySettings
 from .guardrails import GuardrailsConfig
 from .routing import Route, RouteTarget, RoutingSettings, Strategy
+from .yamlfile import Loc, parse_yaml
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -274,27 +267,7 @@ def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | N
     return None
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the YAML node at a pydantic error location."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-            if found is None:
-                break
-            node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                break
-            node = node.value[key]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def _written_at(data: dict[str, Any], loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+def _written_at(data: dict[str, Any], loc: Loc) -> Loc:
     """Where a field was written: moved routing settings may still sit under ``gateway:``."""
     gateway = data.get("gateway")
     if not loc or loc[0] not in ("routes", "routing") or loc[0] in data:
@@ -308,28 +281,15 @@ def _written_at(data: dict[str, Any], loc: tuple[int | str, ...]) -> tuple[int |
 
 def parse_config(text: str, source: str = "<string>") -> Config:
     """Validate config text; errors name the file, the line and the field."""
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    document = parse_yaml(text, source)
+    data = document.data
     if data is None:
-        data = {}
+        return Config()
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the top level must be a mapping (e.g. `models:`).")
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line = _line_of(root, _written_at(data, loc))
-            field = ".".join(str(p) for p in loc) or "(top level)"
-            lines.append(f"{source}:{line or 1}: {field}: {err['msg']}")
-        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from exc
+    config = document.validate(
+        Config, "Invalid configuration", written_at=lambda loc: _written_at(data, loc)
+    )
     for note in config.deprecations:
         warnings.warn(f"{source}: {note}", ConfigDeprecationWarning, stacklevel=2)
     return config

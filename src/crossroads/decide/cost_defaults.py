@@ -89,11 +89,11 @@ def load_tco_defaults() -> TcoDefaults:
     """The built-in ``tco_defaults.yaml`` (validated on first use, then cached)."""
     from importlib import resources
 
-    import yaml
+    from ..config.yamlfile import parse_yaml
 
     text = resources.files(__package__ or "crossroads.decide").joinpath("tco_defaults.yaml")
+    data = parse_yaml(text.read_text(encoding="utf-8"), "tco_defaults.yaml").data
     try:
-        data = yaml.safe_load(text.read_text(encoding="utf-8"))
         tp, staff, setup = data["throughput"], data["staff"], data["setup"]
         return TcoDefaults(
             _figures(data["gpu_hour_usd"], "gpu_hour_usd"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError
 from .dimensions import DIMENSIONS
@@ -69,49 +69,12 @@ class Profile(_Strict):
 
 def load_profile(path: str | Path) -> Profile:
     """Read a profile YAML; errors name the file, the line and the field."""
-    import yaml
+    from ..config.yamlfile import read_yaml  # deferred: only needed when a file is read
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read profile: {exc.strerror}") from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
+    document = read_yaml(Path(path), "profile")
+    if not isinstance(document.data, dict):
         raise ConfigError(f"{path}:1: a profile is a mapping (name, weights, constraints).")
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            field = ".".join(str(p) for p in loc) or "(top level)"
-            problems.append(f"{path}:{_line_of(root, loc)}: field '{field}': {err['msg']}")
-        raise ConfigError("Invalid profile:\n  " + "\n  ".join(problems)) from None
-
-
-def _line_of(root: Any, loc: tuple[int | str, ...]) -> int:
-    import yaml
-
-    node = root
-    line: int = node.start_mark.line + 1 if node is not None else 1
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            node = None
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
+    return document.validate(Profile, "Invalid profile", field_format="field '{}'")
 
 
 def with_overrides(profile: Profile, **overrides: Any) -> Profile:

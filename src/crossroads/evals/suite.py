@@ -13,8 +13,8 @@
       - {id: fr, country: France, expected: Paris, tags: [europe]}
 
 An item's ``id``, ``expected`` and ``tags`` are special; every other key (and the keys
-of an optional ``vars`` mapping) is a template variable. Errors name the file, the item
-index and the field.
+of an optional ``vars`` mapping) is a template variable. Errors name the file, the line,
+the item and the field.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from ..config.yamlfile import parse_yaml
 from ..errors import ConfigError
 from .scoring import Scorer, build_scorer
 
@@ -158,25 +158,17 @@ def _read_items_file(path: Path) -> list[tuple[Any, str]]:
 
 def parse_suite(text: str, source: str, base_dir: Path | None = None) -> Suite:
     """Validate a suite's YAML text; errors name the file, item and field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a suite is a mapping with name, prompt, scorers, items")
-    try:
-        spec = SuiteSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = "\n  ".join(
-            f"{source}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"Invalid suite:\n  {problems}") from exc
+    document = parse_yaml(text, source)
+    if not isinstance(document.data, dict):
+        raise ConfigError(f"{source}:1: a suite is a mapping with name, prompt, scorers, items")
+    spec = document.validate(SuiteSpec, "Invalid suite")
     if (spec.items is None) == (spec.items_file is None):
         raise ConfigError(f"{source}: give either `items` or `items_file`.")
     if spec.items is not None:
-        raw = [(item, f"{source}: item {i}") for i, item in enumerate(spec.items)]
+        raw = [
+            (item, f"{source}:{document.line_of(('items', i))}")
+            for i, item in enumerate(spec.items)
+        ]
     else:
         raw = _read_items_file((base_dir or Path.cwd()) / str(spec.items_file))
     if not raw:
@@ -186,7 +178,10 @@ def parse_suite(text: str, source: str, base_dir: Path | None = None) -> Suite:
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise ConfigError(f"{source}: duplicate item ids: {', '.join(dupes[:5])}")
-    scorers = [build_scorer(s, f"{source}: scorers[{i}]") for i, s in enumerate(spec.scorers)]
+    scorers = [
+        build_scorer(s, f"{source}:{document.line_of(('scorers', i))}: scorers[{i}]")
+        for i, s in enumerate(spec.scorers)
+    ]
     suite = Suite(spec, items, source, scorers)
     template = _template(spec.prompt)
     for index, ((_, where), item) in enumerate(zip(raw, items, strict=True)):
@@ -203,7 +198,7 @@ def builtin_suites() -> dict[str, str]:
     folder = resources.files("crossroads.evals") / "suites"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            data = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
+            data = parse_yaml(entry.read_text(encoding="utf-8"), entry.name).data or {}
             found[entry.name.removesuffix(".yaml")] = str(data.get("description", ""))
     return found
 
