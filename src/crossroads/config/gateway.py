@@ -34,3 +34,8 @@ class GatewaySettings(BaseModel):
     max_request_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     #: Default max_tokens assumed when reserving budget for a request that sets none.
     default_max_tokens: int = Field(default=4096, gt=0)
+    #: The most messages in a chat request; also the most items of any other array in
+    #: its body (content parts, tools, stop), and 8× this many JSON objects and arrays.
+    max_messages: int = Field(default=2048, gt=0)
+    #: The deepest JSON nesting accepted in a request body.
+    max_json_depth: int = Field(default=64, ge=8)

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Config, load_config
-from . import anthropic, openai, openapi
+from . import access_log, anthropic, openai, openapi
 from .admin import admin_routes
 from .http import JSON, GatewayApp
 from .metrics import CONTENT_TYPE_LATEST
@@ -30,6 +30,7 @@ __all__ = ["app_from_env", "create_app"]
 def create_app(config: Config | None = None) -> GatewayApp:
     """The gateway app for ``config`` (default: the usual config lookup)."""
     config = config if config is not None else load_config()
+    access_log.install()  # no query string (a key put in the URL) in the access log
 
     @asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:

@@ -49,6 +49,7 @@ from ..errors import (
 __all__ = [
     "GATEWAY_VENDOR",
     "GENERIC_SERVER_MESSAGE",
+    "MAX_INT_DIGITS",
     "ErrorInfo",
     "ErrorKind",
     "ProtocolError",
@@ -260,17 +261,61 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def load_json_object(body: bytes | str) -> dict[str, Any]:
-    """The request body as a JSON object, parsed strictly (no NaN/Infinity)."""
+#: The most digits an integer in a request may have (int64 needs 19).
+MAX_INT_DIGITS = 20
+
+
+class _NumberOutOfRangeError(ValueError):
+    pass
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > MAX_INT_DIGITS + (digits[0] == "-"):
+        raise _NumberOutOfRangeError(
+            f"an integer has {len(digits.lstrip('-'))} digits; the limit is {MAX_INT_DIGITS}"
+        )
+    return int(digits)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NumberOutOfRangeError(f"the number {text[:40]} is too large for a float")
+    return value
+
+
+#: One strict decoder for every request (json.loads with hooks builds one per call).
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_int=_bounded_int, parse_float=_finite_float
+)
+
+
+def load_json_object(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """The request body as a JSON object, parsed strictly (no NaN/Infinity, no number too
+    large for a float, integers of at most ``MAX_INT_DIGITS`` digits); a body already
+    loaded (by :func:`crossroads.gateway.inputs.load_body`) is returned as it is."""
+    if isinstance(body, dict):
+        return body
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
+        if not isinstance(body, str):  # as json.loads reads bytes (UTF-8, -16 or -32)
+            body = body.decode(json.detect_encoding(body), "surrogatepass")
+        data = _DECODER.decode(body)
     except UnicodeDecodeError as exc:
         raise ProtocolError("The request body is not valid UTF-8.") from exc
+    except RecursionError:
+        raise ProtocolError(
+            "The request body nests JSON too deeply to be read; send a flatter body.",
+            code="request_too_deep",
+        ) from None
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             f"The request body is not valid JSON: {exc.msg} "
             f"(line {exc.lineno}, column {exc.colno})."
         ) from exc
+    except _NumberOutOfRangeError as exc:
+        raise ProtocolError(
+            f"The request body holds a number out of range: {exc}.", code="invalid_value"
+        ) from None
     except ValueError as exc:
         raise ProtocolError(f"The request body is not valid JSON: {exc}.") from exc
     if not isinstance(data, dict):

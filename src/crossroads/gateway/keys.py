@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from .._time import as_utc
 from ..errors import BadRequestError, NotFoundError
 from ..store import Database, api_keys
+from .inputs import name_problem
 
 __all__ = [
     "KEY_PREFIX",
@@ -195,6 +196,11 @@ class KeyStore:
         problems = []
         if not name or len(name) > 200:
             problems.append("the name must be 1–200 characters")
+        elif (problem := name_problem(name)) is not None:
+            problems.append(f"the name {problem}")  # it becomes a label and a ledger column
+        for pattern in allowed:
+            if (problem := name_problem(pattern)) is not None:
+                problems.append(f"the model pattern {pattern!r} {problem}")
         if budget_usd is not None and budget_usd < 0:
             problems.append("--budget-usd must be 0 or more")
         if rpm is not None and rpm < 1:

@@ -40,8 +40,9 @@ class ClientProtocol:
     """One client protocol: how its requests are read and its answers written."""
 
     name: ProtocolName
-    #: A canonical request from the body, or a 400 ``ProtocolError`` naming the field.
-    parse_request: Callable[[bytes], ChatRequest]
+    #: A canonical request from the body (raw, or loaded by ``inputs.load_body``), or a
+    #: 400 ``ProtocolError`` naming the field.
+    parse_request: Callable[[bytes | dict[str, Any]], ChatRequest]
     #: The body of a complete answer (its ``model`` is already the name the client used).
     render_response: Callable[[ChatResponse], bytes]
     #: A fresh encoder for one streamed answer: ``(request, model the client asked for)``.

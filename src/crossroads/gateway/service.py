@@ -30,6 +30,7 @@ from ..errors import (
     BadRequestError,
     CrossroadsError,
     PermissionDeniedError,
+    UnknownModelError,
 )
 from ..guard.stream import guarded_stream
 from ..routing import OpenStream, Router, Target, close_stream
@@ -40,11 +41,12 @@ from .audit_trail import AuditTrail
 from .call import Call, ClientGoneError, new_request_id
 from .costing import price_of, reserve_usd
 from .http import JSON, EventStream, error_response, read_body, until_disconnect
+from .inputs import check_chat_names, check_name, load_body
 from .keys import KeyRecord, KeyStore, is_master
 from .ledger import Ledger, LedgerUnavailableError, UsageRecord, spent_by_key
 from .limits import Limiter, make_limiter
 from .metrics import Metrics
-from .protocol import ClientProtocol
+from .protocol import ClientProtocol, ProtocolName
 from .startup import MASTER_ENV, master_key
 
 if TYPE_CHECKING:
@@ -123,7 +125,7 @@ class Gateway:
         try:
             await self.authenticate(call, request.headers)
             body = await read_body(request, self.config.gateway.max_request_bytes)
-            await self._admit(call, protocol.parse_request(body))
+            await self._admit(call, await self._parse(call, body, protocol))
             if call.stream:
                 opened = await until_disconnect(request, self._open_stream(call))
                 return EventStream(
@@ -143,7 +145,10 @@ class Gateway:
         try:
             await self.authenticate(call, request.headers)
             body = await read_body(request, self.config.gateway.max_request_bytes)
-            parsed = openai.parse_embeddings_request(body)
+            parsed = openai.parse_embeddings_request(
+                await self._load(call, body, "openai", min_items=openai.MAX_EMBEDDING_INPUTS)
+            )
+            check_name(parsed.model, "model", "the model name")
             result = await until_disconnect(request, self._embed(call, parsed))
         except Exception as exc:
             return await self._failed(call, exc, openai.PROTOCOL)
@@ -216,6 +221,28 @@ class Gateway:
             )
         call.key = record
 
+    async def _load(
+        self, call: Call, body: bytes, style: ProtocolName, *, min_items: int = 0
+    ) -> dict[str, Any]:
+        """The body as JSON within the limits (``gateway.max_json_depth``,
+        ``gateway.max_messages``); first, without parsing, the key's limits that refuse
+        any request (an RPM window that is full, a budget that is spent)."""
+        if call.key is not None:
+            await self.limiter.precheck(call.key)
+        settings = self.config.gateway
+        return load_body(
+            body,
+            max_depth=settings.max_json_depth,
+            max_items=max(settings.max_messages, min_items),
+            style=style,
+        )
+
+    async def _parse(self, call: Call, body: bytes, protocol: ClientProtocol) -> ChatRequest:
+        """The canonical request, its names (``model``, ``user``) fit for labels and rows."""
+        parsed = protocol.parse_request(await self._load(call, body, protocol.name))
+        check_chat_names(parsed, protocol.name)
+        return parsed
+
     def require_admin(self, call: Call) -> None:
         if not call.admin:
             raise PermissionDeniedError(
@@ -231,7 +258,10 @@ class Gateway:
         call.stream = bool(request.stream)
         key = call.key
         _check_allowed(key, request.model)
-        targets = self.router.plan(request.model).targets  # UnknownModelError → 404
+        try:
+            targets = self.router.plan(request.model).targets
+        except UnknownModelError as exc:  # 404, suggesting only what the key may use
+            raise _unknown_for(key, exc) from None
         settings = self.config.gateway
         prompt_tokens = estimate_prompt_tokens(request)
         max_tokens = request.max_tokens or _max_output(targets) or settings.default_max_tokens
@@ -281,7 +311,10 @@ class Gateway:
             await self._reserve(call, [], estimate, 0)  # free, but rate limits still count
             result = await local_embeddings_response(request)
         else:
-            target = self.router.order(request.model)[0]  # UnknownModelError → 404
+            try:
+                target = self.router.order(request.model)[0]
+            except UnknownModelError as exc:  # 404, suggesting only what the key may use
+                raise _unknown_for(call.key, exc) from None
             backend = target.backend
             if not isinstance(backend, OpenAIBackend):
                 raise BadRequestError(
@@ -476,6 +509,13 @@ def _check_allowed(key: KeyRecord | None, model: str) -> None:
             f"The key {key.name!r} may not use {model!r}; it allows: {allowed}.",
             code="model_not_allowed",
         )
+
+
+def _unknown_for(key: KeyRecord | None, exc: UnknownModelError) -> UnknownModelError:
+    """``exc`` with only the suggestions ``key`` may use (the master key: all)."""
+    if key is None:
+        return exc
+    return UnknownModelError(exc.name, [s for s in exc.suggestions if key.allows(s)])
 
 
 def _budgeted(key: KeyRecord | None) -> bool:

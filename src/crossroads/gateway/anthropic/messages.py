@@ -352,7 +352,7 @@ def to_chat_request(request: MessagesRequest) -> ChatRequest:
     )
 
 
-def parse_messages_request(body: bytes | str) -> ChatRequest:
+def parse_messages_request(body: bytes | str | dict[str, Any]) -> ChatRequest:
     """A canonical request from a ``POST /v1/messages`` body, or a 400
     :class:`~.errors.ProtocolError` whose message and ``param`` name the field."""
     data = load_json_object(body)

@@ -79,6 +79,12 @@ class Admission:
 class Limiter(Protocol):
     """Admission control for virtual keys."""
 
+    async def precheck(self, key: KeyRecord) -> None:
+        """Before the body is read: raise what :meth:`admit` would raise for *any*
+        request of this key (RPM window full, budget spent), from what this process
+        knows; no I/O (see :mod:`.exhausted`)."""
+        ...
+
     async def admit(self, key: KeyRecord, *, tokens: int, max_cost_usd: float) -> Admission: ...
 
     async def settle(self, admission: Admission, *, tokens: int, cost_usd: float) -> None: ...

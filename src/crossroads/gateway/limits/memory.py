@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..keys import KeyRecord
 from .admission import WINDOW_S, Admission, Verdict, conclude, unlimited
+from .exhausted import budget_spent, over_rpm
 
 __all__ = ["MemoryLimiter"]
 
@@ -46,6 +47,19 @@ class MemoryLimiter:
                 break
             del w.tokens[slot]
             w.tokens_total -= int(count)
+
+    async def precheck(self, key: KeyRecord) -> None:
+        if not key.has_limits:
+            return
+        spent = budget_spent(key, self._spent.get(key.id, 0.0))
+        if spent is not None:
+            raise spent
+        w = self._windows.get(key.id)
+        if key.rpm is not None and w is not None:
+            now = self._clock()
+            self._prune(w, now)
+            if len(w.requests) >= key.rpm:
+                raise over_rpm(key, w.requests[0] + WINDOW_S - now)
 
     async def admit(self, key: KeyRecord, *, tokens: int, max_cost_usd: float) -> Admission:
         if not key.has_limits:

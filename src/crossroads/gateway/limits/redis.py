@@ -21,6 +21,7 @@ from .admission import (
     conclude,
     unlimited,
 )
+from .exhausted import RpmMemo, budget_spent
 
 __all__ = ["RedisLimiter"]
 
@@ -192,6 +193,7 @@ class RedisLimiter:
         self._settle = self._redis.register_script(_SETTLE)
         self._down_until = 0.0
         self._outage_logged = False
+        self._rpm_full = RpmMemo()
         #: Settles Redis missed while it was down, replayed once it answers again.
         self._unsettled: deque[tuple[Admission, int, float]] = deque(maxlen=100_000)
 
@@ -232,6 +234,16 @@ class RedisLimiter:
             "without it. Retry shortly; an admin should check Redis."
         )
 
+    async def precheck(self, key: KeyRecord) -> None:
+        """From this process's last verdict for the key and the spend it knows (a lower
+        bound of what Redis holds): never a round trip, never a false refusal."""
+        if not key.has_limits:
+            return
+        spent = budget_spent(key, self._known_spent.get(key.id, 0.0))
+        if spent is not None:
+            raise spent
+        self._rpm_full.check(key, time.monotonic())
+
     async def admit(self, key: KeyRecord, *, tokens: int, max_cost_usd: float) -> Admission:
         if not key.has_limits:
             return unlimited(key, tokens)
@@ -263,6 +275,7 @@ class RedisLimiter:
         )
         if key.budget_usd is not None:
             self._note_spent(key.id, spent / _MICRO)
+        self._rpm_full.note(key, rpm_used, rpm_reset / 1000, time.monotonic())
         v = Verdict(
             status,
             retry / 1000,

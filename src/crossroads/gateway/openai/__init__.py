@@ -19,6 +19,7 @@ from .chat import (
     response_json,
     usage_json,
 )
+from .embeddings import MAX_INPUTS as MAX_EMBEDDING_INPUTS
 from .embeddings import EmbeddingsRequest, embeddings_response, parse_embeddings_request
 from .errors import error_body, error_response
 from .sse import DONE, ChunkEncoder, chunk_sse, stream_error_sse
@@ -27,6 +28,7 @@ __all__ = [
     "DONE",
     "EXTENSION_FIELDS",
     "IGNORED_FIELDS",
+    "MAX_EMBEDDING_INPUTS",
     "PROTOCOL",
     "REFUSED_FIELDS",
     "ChunkEncoder",

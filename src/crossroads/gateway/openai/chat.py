@@ -180,7 +180,7 @@ def _check_ranges(data: dict[str, Any]) -> None:
         raise _unsupported("n", f"n={n} (this gateway returns one choice per request)")
 
 
-def parse_chat_request(body: bytes | str) -> ChatRequest:
+def parse_chat_request(body: bytes | str | dict[str, Any]) -> ChatRequest:
     """A canonical request from a ``POST /v1/chat/completions`` body, or a
     :class:`~.errors.ProtocolError` (400) naming the offending ``param``."""
     data = _load(body)

@@ -56,7 +56,7 @@ class EmbeddingsRequest(BaseModel):
 
 
 def parse_embeddings_request(
-    body: bytes | str, *, allow_token_arrays: bool = False
+    body: bytes | str | dict[str, Any], *, allow_token_arrays: bool = False
 ) -> EmbeddingsRequest:
     """A validated embeddings request or a :class:`~.errors.ProtocolError` naming ``param``.
 
