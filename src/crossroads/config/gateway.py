@@ -34,3 +34,12 @@ class GatewaySettings(BaseModel):
     max_request_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     #: Default max_tokens assumed when reserving budget for a request that sets none.
     default_max_tokens: int = Field(default=4096, gt=0)
+    #: Bearer token for ``GET /metrics`` (an env reference like ``${METRICS_TOKEN}``).
+    #: Unset: the master key is the token when there is one (else /metrics is open).
+    metrics_token: str | None = None
+    #: Serve ``GET /metrics`` to anyone, even with a master key (trusted networks only).
+    metrics_public: bool = False
+    #: Model names served besides the configured ones (``models:`` entries and aliases,
+    #: ``routes:``): ``false`` (none), ``true`` (any name the router resolves: embedded
+    #: models, ``provider/model``, catalog ids), or a list of such names.
+    serve_unconfigured: bool | list[str] = False

@@ -15,8 +15,9 @@ safe to show a client, retry hints); ``openai.error_response`` and
 * upstream 5xx, connection failures and timeouts become 502/503/504 (529: overloaded) with
   a generic message, as vendor messages and URLs are internals (the gateway's own such
   errors keep their message);
-* configuration problems are 500 (503 without retry for a missing key) with a message for
-  the operator; any other exception is a 500 with a generic message.
+* configuration problems are 500 (503 without retry for a missing key) with a message
+  that sends the client to the operator, naming no setting or environment variable of the
+  server; any other exception is a 500 with a generic message.
 """
 
 from __future__ import annotations
@@ -234,8 +235,8 @@ def classify(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(
             503,
             "unavailable",
-            f"The gateway has no API key for the model {exc.model!r}; the gateway operator "
-            f"must set the environment variable {exc.env_var}.",
+            f"The model {exc.model!r} is not available on this gateway right now; the "
+            "gateway operator can find the details in its log.",
             "model_not_configured",
             should_retry=False,
         )
