@@ -6,9 +6,10 @@ safe to show a client, retry hints); ``openai.error_response`` and
 
 * a :class:`ProtocolError` (the request is malformed) keeps its status, ``param`` and code;
 * an error from an upstream vendor keeps its 4xx status and message (with anything that
-  looks like a key masked), except 401: the gateway's own credentials were refused, which
-  the client cannot fix, so it reads as 502 without retry; and 429, whose vendor text
-  (naming the gateway's organisation and limits) is replaced by a generic one;
+  looks like a credential, a URL or a host masked: :func:`.sanitize.scrub`), except 401:
+  the gateway's own credentials were refused, which the client cannot fix, so it reads
+  as 502 without retry; and 429, whose vendor text (naming the gateway's organisation and
+  limits) is replaced by a generic one;
 * errors the gateway raises itself (``vendor`` None or ``"crossroads"``) keep their
   status, message and code: 401 gets code ``invalid_api_key``, a 429 with code
   ``insufficient_quota`` (a spent budget) says ``x-should-retry: false``;
@@ -46,6 +47,7 @@ from ..errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from .sanitize import scrub
 
 __all__ = [
     "GATEWAY_VENDOR",
@@ -170,7 +172,8 @@ def _upstream(exc: APIError) -> ErrorInfo:
 
 
 def _api_error(exc: APIError) -> ErrorInfo:
-    message = redact(exc.message)
+    upstream = exc.vendor not in (None, GATEWAY_VENDOR)
+    message = scrub(exc.message) if upstream else redact(exc.message)
     code = exc.code
     if isinstance(exc, ProtocolError):
         kind = _KIND_OF_4XX.get(exc.status_code or 400, "invalid_request")

@@ -47,6 +47,7 @@ from .limits import Limiter, make_limiter
 from .metrics import Metrics
 from .metrics_access import MetricsAccess
 from .protocol import ClientProtocol
+from .sanitize import UpstreamSecrets
 from .startup import master_key
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class Gateway:
     audit: AuditTrail
     #: The model names served (``gateway.serve_unconfigured``) and labelled in metrics.
     exposure: Exposure
+    #: Upstream credentials and hosts, masked in error messages to clients.
+    upstream_secrets: UpstreamSecrets
 
     @classmethod
     def create(cls, config: Config) -> Gateway:
@@ -107,6 +110,7 @@ class Gateway:
             master_key=master,
             audit=audit,
             exposure=exposure,
+            upstream_secrets=UpstreamSecrets.from_config(config),
         )
 
     async def aclose(self) -> None:
@@ -167,7 +171,7 @@ class Gateway:
 
     async def _failed(self, call: Call, exc: Exception, protocol: ClientProtocol) -> Response:
         """The protocol's error response, once the failed request is recorded."""
-        failure = error_response(call, exc, protocol)
+        failure = error_response(call, self.upstream_secrets.clean(exc), protocol)
         try:
             await self._record_failure(call, exc, failure.status_code)
         except Exception:  # the client still gets its own error, not a bare 500
@@ -337,7 +341,7 @@ class Gateway:
             async for chunk in stream:
                 yield chunk
         except APIError as exc:
-            status, error = exc.status_code or 502, exc
+            status, error = exc.status_code or 502, self.upstream_secrets.clean(exc)
         except BaseException as exc:  # client gone (cancelled) or a bug
             status = 499 if _is_cancel(exc) else 500
             await close_stream(stream)
