@@ -504,7 +504,9 @@ def test_error_details_worth_a_client_reading() -> None:
     _, payload, _ = error_response(ProtocolError("bad", param="messages[0].content"))
     assert payload["error"]["param"] == "messages[0].content"
     _, payload, _ = error_response(errors.MissingKeyError("gpt-4o", "OPENAI_API_KEY"))
-    assert "OPENAI_API_KEY" in payload["error"]["message"]
+    # The client learns the model is not available; the server's environment stays inside.
+    assert "not available" in payload["error"]["message"]
+    assert "OPENAI_API_KEY" not in payload["error"]["message"]
     _, _, headers = error_response(errors.RateLimitError("slow", retry_after=2.5))
     assert headers == {"retry-after": "3", "retry-after-ms": "2500"}
     assert classify(errors.RateLimitError("x", code="insufficient_quota")).should_retry is False

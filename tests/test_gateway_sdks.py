@@ -44,6 +44,7 @@ def _config(fakes: dict[str, FakeServer], extra: str = "") -> str:
         "gateway:",
         "  master_key: ${CROSSROADS_MASTER_KEY}",
         "  max_request_bytes: 200000",
+        "  serve_unconfigured: true",  # local/smollm2 and local/all-minilm-l6-v2 as well
         "routing:",
         "  cooldown_s: 0",
     ]
@@ -281,7 +282,7 @@ def test_ledger_and_metrics_record_each_request(
         rows = {r["key"]: r for r in usage_report(db, "key", None)}
     assert rows["team"]["requests"] >= 1
     assert rows["team"]["cost_usd"] > 0
-    metrics = httpx.get(gw.url + "/metrics").text
+    metrics = httpx.get(gw.url + "/metrics", headers={"Authorization": f"Bearer {MASTER}"}).text
     assert 'crossroads_requests_total{key="team",model="up-openai",status="200"}' in metrics
     assert "crossroads_request_latency_seconds_bucket" in metrics
     assert gw.keys["team"] not in metrics

@@ -90,6 +90,13 @@ def _row(gw: RunningGateway, request_id: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def _scrape(gw: RunningGateway) -> httpx.Response:
+    """GET /metrics as Prometheus would (the master key is its token)."""
+    return httpx.get(
+        gw.url + "/metrics", headers={"Authorization": f"Bearer {MASTER}"}, timeout=10
+    )
+
+
 # -- vulnerability 3: one request broke /metrics and the ledger until restart ------------
 
 
@@ -104,13 +111,13 @@ def test_a_lone_surrogate_in_the_model_is_a_400_and_monitoring_keeps_working(
     assert error["param"] == "model" and "lone surrogate" in error["message"]
     assert len(upstream.requests) == before  # refused before admission
     # Monitoring and the ledger still work: the refusal is recorded, nothing charged.
-    assert httpx.get(gw.url + "/metrics", timeout=10).status_code == 200
+    assert _scrape(gw).status_code == 200
     row = _row(gw, refused.headers["x-request-id"])
     assert row["status"] == 400 and row["cost_usd"] == 0
     ok = _post(gw, "budgeted", {"model": "m", "messages": HI})
     assert ok.status_code == 200, ok.text
     assert _row(gw, ok.headers["x-request-id"])["status"] == 200
-    assert httpx.get(gw.url + "/metrics", timeout=10).status_code == 200
+    assert _scrape(gw).status_code == 200
 
 
 NAMES = [
@@ -132,7 +139,7 @@ def test_names_that_become_labels_are_checked_before_admission(
     error = response.json()["error"]
     assert error["param"] == param and why in error["message"]
     assert len(upstream.requests) == before
-    assert httpx.get(gw.url + "/metrics", timeout=10).status_code == 200
+    assert _scrape(gw).status_code == 200
 
 
 def test_anthropic_user_id_and_admin_key_names_are_checked(gw: RunningGateway) -> None:
@@ -267,7 +274,7 @@ def test_no_byte_sequence_in_a_string_field_gives_a_500(
 
 
 def test_monitoring_answers_after_the_fuzzing(gw: RunningGateway) -> None:
-    assert httpx.get(gw.url + "/metrics", timeout=10).status_code == 200
+    assert _scrape(gw).status_code == 200
 
 
 # -- work before the gate --------------------------------------------------------------

@@ -39,3 +39,12 @@ class GatewaySettings(BaseModel):
     max_messages: int = Field(default=2048, gt=0)
     #: The deepest JSON nesting accepted in a request body.
     max_json_depth: int = Field(default=64, ge=8)
+    #: Bearer token for ``GET /metrics`` (an env reference like ``${METRICS_TOKEN}``).
+    #: Unset: the master key is the token when there is one (else /metrics is open).
+    metrics_token: str | None = None
+    #: Serve ``GET /metrics`` to anyone, even with a master key (trusted networks only).
+    metrics_public: bool = False
+    #: Model names served besides the configured ones (``models:`` entries and aliases,
+    #: ``routes:``): ``false`` (none), ``true`` (any name the router resolves: embedded
+    #: models, ``provider/model``, catalog ids), or a list of such names.
+    serve_unconfigured: bool | list[str] = False

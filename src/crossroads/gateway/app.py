@@ -77,9 +77,14 @@ def create_app(config: Config | None = None) -> GatewayApp:
         body = {"status": "ok", "version": _version(), "models": app.gateway.router.route_names()}
         return Response(json.dumps(body), media_type=JSON)
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(app.gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    unauthorized = {"401": openapi.errors("openai")["responses"]["401"]}
+
+    @app.get("/metrics", openapi_extra={"responses": unauthorized})
+    async def metrics(request: Request) -> Response:
+        served = app.gateway.metrics
+        if not served.access.allows(request.headers):  # a token when there is a master key
+            return served.access.refusal()
+        return Response(served.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

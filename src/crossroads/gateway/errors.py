@@ -6,17 +6,19 @@ safe to show a client, retry hints); ``openai.error_response`` and
 
 * a :class:`ProtocolError` (the request is malformed) keeps its status, ``param`` and code;
 * an error from an upstream vendor keeps its 4xx status and message (with anything that
-  looks like a key masked), except 401: the gateway's own credentials were refused, which
-  the client cannot fix, so it reads as 502 without retry; and 429, whose vendor text
-  (naming the gateway's organisation and limits) is replaced by a generic one;
+  looks like a credential, a URL or a host masked: :func:`.sanitize.scrub`), except 401:
+  the gateway's own credentials were refused, which the client cannot fix, so it reads
+  as 502 without retry; and 429, whose vendor text (naming the gateway's organisation and
+  limits) is replaced by a generic one;
 * errors the gateway raises itself (``vendor`` None or ``"crossroads"``) keep their
   status, message and code: 401 gets code ``invalid_api_key``, a 429 with code
   ``insufficient_quota`` (a spent budget) says ``x-should-retry: false``;
 * upstream 5xx, connection failures and timeouts become 502/503/504 (529: overloaded) with
   a generic message, as vendor messages and URLs are internals (the gateway's own such
   errors keep their message);
-* configuration problems are 500 (503 without retry for a missing key) with a message for
-  the operator; any other exception is a 500 with a generic message.
+* configuration problems are 500 (503 without retry for a missing key) with a message
+  that sends the client to the operator, naming no setting or environment variable of the
+  server; any other exception is a 500 with a generic message.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from ..errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from .sanitize import scrub
 
 __all__ = [
     "GATEWAY_VENDOR",
@@ -170,7 +173,8 @@ def _upstream(exc: APIError) -> ErrorInfo:
 
 
 def _api_error(exc: APIError) -> ErrorInfo:
-    message = redact(exc.message)
+    upstream = exc.vendor not in (None, GATEWAY_VENDOR)
+    message = scrub(exc.message) if upstream else redact(exc.message)
     code = exc.code
     if isinstance(exc, ProtocolError):
         kind = _KIND_OF_4XX.get(exc.status_code or 400, "invalid_request")
@@ -235,8 +239,8 @@ def classify(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(
             503,
             "unavailable",
-            f"The gateway has no API key for the model {exc.model!r}; the gateway operator "
-            f"must set the environment variable {exc.env_var}.",
+            f"The model {exc.model!r} is not available on this gateway right now; the "
+            "gateway operator can find the details in its log.",
             "model_not_configured",
             should_retry=False,
         )

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import APIError, BadRequestError, CrossroadsError
+from ..errors import APIError, BadRequestError, ConfigError, CrossroadsError, UnknownModelError
 from ..types import ChatChunk
 from .call import Call, ClientGoneError, new_request_id
 from .protocol import ClientProtocol, StreamEncoder
@@ -186,6 +186,9 @@ def error_response(call: Call, exc: BaseException, protocol: ClientProtocol) -> 
     that left); unexpected exceptions are logged."""
     if not isinstance(exc, CrossroadsError):
         log.exception("unexpected error in %s (%s)", call.endpoint, call.request_id)
+    elif isinstance(exc, ConfigError) and not isinstance(exc, UnknownModelError):
+        # The client is told to ask the operator; the details are for the operator only.
+        log.warning("%s (%s): %s", call.endpoint, call.request_id, exc.message)
     if isinstance(exc, ClientGoneError):
         return Response(status_code=499, headers=call.headers)
     status, body, headers = protocol.error_response(exc)

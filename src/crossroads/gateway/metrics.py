@@ -1,7 +1,11 @@
 """Prometheus metrics of the gateway (``GET /metrics``), labelled by model and key name.
 
 Keys appear by their name (``crossroads keys create --name``), never their value. With
-``--workers N`` each worker process exposes its own counters.
+``--workers N`` each worker process exposes its own counters. Label values are bounded:
+a model name the configuration does not define is counted as ``other``
+(:class:`~.exposure.Exposure`), so clients cannot add series or bytes to the scrape.
+Reading the scrape needs a token when the gateway has a master key
+(:mod:`.metrics_access`).
 """
 
 from __future__ import annotations
@@ -9,15 +13,26 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .exposure import Exposure, key_label
+from .metrics_access import MetricsAccess
+
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
 class Metrics:
-    """One registry per app, so tests and several apps in a process stay apart."""
+    """One registry per app, so tests and several apps in a process stay apart.
 
-    def __init__(self) -> None:
+    ``exposure`` decides which model names are labels of their own (default: none);
+    ``access`` who may read the scrape (default: anyone).
+    """
+
+    def __init__(
+        self, exposure: Exposure | None = None, access: MetricsAccess | None = None
+    ) -> None:
+        self.exposure = exposure or Exposure(frozenset())
+        self.access = access or MetricsAccess()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -63,6 +78,7 @@ class Metrics:
         cost_usd: float | None,
         attempts: int,
     ) -> None:
+        model, key = self.exposure.model_label(model), key_label(key)
         self.requests.labels(model, key, str(status)).inc()
         if error:
             self.errors.labels(model, key, error).inc()
@@ -77,6 +93,10 @@ class Metrics:
             self.cost.labels(model, key).inc(cost_usd)
         if attempts > 1 and not error:
             self.fallbacks.labels(model).inc()
+
+    def count(self, *, model: str, key: str, status: int) -> None:
+        """One request that is counted but not observed (refused before admission)."""
+        self.requests.labels(self.exposure.model_label(model), key_label(key), str(status)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

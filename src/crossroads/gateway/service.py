@@ -40,14 +40,17 @@ from . import openai
 from .audit_trail import AuditTrail
 from .call import Call, ClientGoneError, new_request_id
 from .costing import price_of, reserve_usd
+from .exposure import Exposure
 from .http import JSON, EventStream, error_response, read_body, until_disconnect
 from .inputs import check_chat_names, check_name, load_body
 from .keys import KeyRecord, KeyStore, is_master
 from .ledger import Ledger, LedgerUnavailableError, UsageRecord, spent_by_key
 from .limits import Limiter, make_limiter
 from .metrics import Metrics
+from .metrics_access import MetricsAccess
 from .protocol import ClientProtocol, ProtocolName
-from .startup import MASTER_ENV, master_key
+from .sanitize import UpstreamSecrets
+from .startup import master_key
 
 if TYPE_CHECKING:
     from ..guard import Guardrails
@@ -72,6 +75,10 @@ class Gateway:
     guardrails: Guardrails | None
     master_key: str | None
     audit: AuditTrail
+    #: The model names served (``gateway.serve_unconfigured``) and labelled in metrics.
+    exposure: Exposure
+    #: Upstream credentials and hosts, masked in error messages to clients.
+    upstream_secrets: UpstreamSecrets
 
     @classmethod
     def create(cls, config: Config) -> Gateway:
@@ -92,6 +99,7 @@ class Gateway:
             if not guardrails.enabled:
                 guardrails = None
         audit = AuditTrail()
+        exposure = Exposure.from_config(config)
         return cls(
             config=config,
             db=db,
@@ -99,10 +107,12 @@ class Gateway:
             keys=KeyStore(db),
             limiter=make_limiter(settings, spent_by_key(db)),
             ledger=Ledger(db, on_commit=audit.append),
-            metrics=Metrics(),
+            metrics=Metrics(exposure, MetricsAccess.from_settings(settings, master)),
             guardrails=guardrails,
             master_key=master,
             audit=audit,
+            exposure=exposure,
+            upstream_secrets=UpstreamSecrets.from_config(config),
         )
 
     async def aclose(self) -> None:
@@ -166,7 +176,7 @@ class Gateway:
 
     async def _failed(self, call: Call, exc: Exception, protocol: ClientProtocol) -> Response:
         """The protocol's error response, once the failed request is recorded."""
-        failure = error_response(call, exc, protocol)
+        failure = error_response(call, self.upstream_secrets.clean(exc), protocol)
         try:
             await self._record_failure(call, exc, failure.status_code)
         except Exception:  # the client still gets its own error, not a bare 500
@@ -176,9 +186,7 @@ class Gateway:
     def _model_names(self, key: KeyRecord | None) -> list[tuple[str, str]]:
         names: list[tuple[str, str]] = [(r, "crossroads-route") for r in self.router.route_names()]
         names += [(e.name, e.backend) for e in self.config.models]
-        from ..backends.embedded import EMBEDDED_MODELS
-
-        names += [(n, "crossroads-embedded") for n in EMBEDDED_MODELS]
+        names += self.exposure.extra_listed()
         seen: set[str] = set()
         unique = []
         for n, o in names:
@@ -246,8 +254,7 @@ class Gateway:
     def require_admin(self, call: Call) -> None:
         if not call.admin:
             raise PermissionDeniedError(
-                "This endpoint needs the master key (gateway.master_key or "
-                f"${MASTER_ENV}).",
+                "This endpoint needs the gateway's master key (gateway.master_key).",
                 code="admin_only",
             )
 
@@ -258,6 +265,7 @@ class Gateway:
         call.stream = bool(request.stream)
         key = call.key
         _check_allowed(key, request.model)
+        self.exposure.check(request.model, key.allows if key else None)  # → 404
         try:
             targets = self.router.plan(request.model).targets
         except UnknownModelError as exc:  # 404, suggesting only what the key may use
@@ -305,6 +313,7 @@ class Gateway:
 
         call.model = request.model
         _check_allowed(call.key, request.model)
+        self.exposure.check(request.model, call.key.allows if call.key else None)  # → 404
         texts = request.texts()
         estimate = sum(len(text) // 4 + 1 for text in texts)
         if is_local_model(request.model):
@@ -365,7 +374,7 @@ class Gateway:
             async for chunk in stream:
                 yield chunk
         except APIError as exc:
-            status, error = exc.status_code or 502, exc
+            status, error = exc.status_code or 502, self.upstream_secrets.clean(exc)
         except BaseException as exc:  # client gone (cancelled) or a bug
             status = 499 if _is_cancel(exc) else 500
             await close_stream(stream)
@@ -409,7 +418,7 @@ class Gateway:
         if call.recorded:
             return  # its row and metrics are written (the error came after)
         if status == 401:
-            self.metrics.requests.labels(call.model or "-", call.key_label, str(status)).inc()
+            self.metrics.count(model=call.model or "-", key=call.key_label, status=status)
             return
         await self.finish(call, status, call.spent or Usage(), error=exc)
 

@@ -8,6 +8,7 @@ from ..config import Config, expand_env
 from ..config.gateway import GatewaySettings
 from ..errors import ConfigError, MissingKeyError
 from ..routing import resolve_all
+from .metrics_access import metrics_token
 
 __all__ = ["MASTER_ENV", "check_routes", "master_key"]
 
@@ -34,6 +35,7 @@ def check_routes(config: Config) -> list[str]:
     a missing API key only warns (that deployment fails, and its route falls back, until
     the key is set)."""
     master_key(config.gateway)
+    metrics_token(config.gateway)
     warnings: list[str] = []
     for route in config.routes:
         for target in route.deployments:
