@@ -44,6 +44,7 @@ __all__ = [
     "estimate_prompt_tokens",
     "new_id",
     "now",
+    "prompt_token_bound",
 ]
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
@@ -173,6 +174,66 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
     """A rough prompt size in tokens, good enough to refuse a hopeless call for free."""
     chars = sum(len(text_of(m.content)) for m in request.messages)
     return chars // CHARS_PER_TOKEN + 4 * len(request.messages)
+
+
+#: Tokens one image may cost, whatever the length of its URL or data: the most a vendor
+#: documents is gpt-4o-mini's high detail (2,833 + 8 tiles × 5,667 = 48,169 tokens);
+#: ``detail: low`` is at most 2,833 there, and less everywhere else.
+IMAGE_TOKEN_BOUND = 48_200
+LOW_DETAIL_IMAGE_TOKEN_BOUND = 3_000
+#: Vendors add a system prompt of their own when tools are offered (Anthropic documents
+#: up to 530 tokens for it).
+TOOLS_TOKEN_BOUND = 1_000
+
+
+def prompt_token_bound(request: ChatRequest) -> int:
+    """An upper bound on the prompt tokens any vendor bills for ``request`` (what budget
+    reservations and tokens-per-minute limits count), cheap enough for every request.
+
+    One token per UTF-8 byte of the whole request serialized as JSON: every string the
+    upstream receives — messages, names, tool calls' arguments, tool definitions,
+    ``response_format`` schemas, ``stop``, pass-through fields — plus the JSON's own
+    quotes, keys and brackets, which stand in for each message's chat-template tokens. A
+    token of a byte-level BPE tokenizer (GPT, Claude, Llama 3, Qwen, ...) or of a
+    SentencePiece one with byte fallback (Gemini, Mistral, ...) covers at least one byte,
+    so this never undercounts, whatever the script: a character of a non-Latin script is
+    2 to 4 bytes and at most that many tokens. Images count :data:`IMAGE_TOKEN_BOUND`
+    each instead of their URL (a vendor bills an image by its pixels, not its base64),
+    and offered tools :data:`TOOLS_TOKEN_BOUND` more. English text comes out about four
+    times over its real count: a reservation is settled to the upstream's usage after.
+    """
+    images = image_chars = 0
+    low = 0
+    for message in request.messages:
+        content = message.content
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, ImagePart):
+                    images += 1
+                    low += part.image_url.detail == "low"
+                    image_chars += len(part.image_url.url)  # ≤ its bytes in the JSON
+    try:
+        size = len(request.__pydantic_serializer__.to_json(request, exclude_none=True))
+    except ValueError:  # not valid UTF-8 (a lone surrogate): 4 bytes per code point
+        size = _json_size_bound(request.model_dump(mode="python", exclude_none=True))
+    return (
+        size
+        - image_chars
+        + (images - low) * IMAGE_TOKEN_BOUND
+        + low * LOW_DETAIL_IMAGE_TOKEN_BOUND
+        + (TOOLS_TOKEN_BOUND if request.tools else 0)
+    )
+
+
+def _json_size_bound(value: Any) -> int:
+    """At least the size of ``value`` as UTF-8 JSON, whatever its strings hold."""
+    if isinstance(value, str):
+        return 6 * len(value) + 2  # a lone surrogate is escaped as \uXXXX
+    if isinstance(value, dict):
+        return 2 + sum(_json_size_bound(str(k)) + _json_size_bound(v) + 2 for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 2 + sum(_json_size_bound(v) + 1 for v in value)
+    return len(str(value)) + 5  # numbers, booleans and null
 
 
 # --- response format -----------------------------------------------------------------

@@ -48,3 +48,10 @@ class GatewaySettings(BaseModel):
     #: ``routes:``): ``false`` (none), ``true`` (any name the router resolves: embedded
     #: models, ``provider/model``, catalog ids), or a list of such names.
     serve_unconfigured: bool | list[str] = False
+    #: A key with a budget whose client disconnects: seconds to go on reading the
+    #: upstream's answer for the usage it bills (never past the deployments' timeout);
+    #: 0 cuts at once. A request cut without its usage is charged its reservation.
+    disconnect_wait_s: float = Field(default=60.0, ge=0, le=3600)
+    #: At most this many requests read on at once after their clients left (the rest
+    #: are cut at once and charged their reservation).
+    disconnect_max_waits: int = Field(default=64, ge=0)

@@ -20,7 +20,7 @@ from .protocol import ProtocolName
 if TYPE_CHECKING:
     from ..guard import RequestGuard
 
-__all__ = ["Call", "ClientGoneError", "new_request_id"]
+__all__ = ["Call", "ClientGoneError", "Reservation", "new_request_id"]
 
 _ID_PREFIX = ""
 _ID_COUNTER = itertools.count(1)
@@ -46,6 +46,18 @@ class ClientGoneError(CrossroadsError):
     """The client disconnected before the answer was complete (HTTP 499 in the ledger)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What a request was admitted with: its prompt's upper bound, the most output tokens
+    it may produce, the worst case of its cost (None: unpriced) and the deployments it may
+    go to; a request cut short without the upstream's usage is charged from it."""
+
+    prompt_tokens: int
+    max_tokens: int
+    usd: float | None
+    targets: list[Target]
+
+
 @dataclass
 class Call:
     """One request on its way through the gateway."""
@@ -61,6 +73,7 @@ class Call:
     stream: bool = False
     request: ChatRequest | None = None
     admission: Admission | None = None
+    reservation: Reservation | None = None
     #: The request's guardrails (input checks done, output checks to come), when any apply.
     guard: RequestGuard | None = None
     target: Target | None = None
@@ -70,6 +83,9 @@ class Call:
     #: the answer is then refused, e.g. by the output guard).
     spent: Usage | None = None
     recorded: bool = False
+    #: The client left while the upstream's answer was still being read for its usage
+    #: (the ledger row says 499).
+    gone: bool = False
 
     @property
     def key_label(self) -> str:

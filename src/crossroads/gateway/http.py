@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -34,6 +34,7 @@ __all__ = [
     "EventStream",
     "GatewayApp",
     "Handler",
+    "Linger",
     "error_response",
     "read_body",
     "until_disconnect",
@@ -137,22 +138,40 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+class Linger(Protocol):
+    """Whether work goes on after its client left (to read what the upstream bills):
+    ``begin`` gives the seconds it may still run, or None to cancel it now; ``end`` is
+    called when it stops."""
+
+    def begin(self) -> float | None: ...
+
+    def end(self) -> None: ...
+
+
+async def until_disconnect(
+    request: Request, work: Awaitable[T], linger: Linger | None = None
+) -> T:
     """Run ``work`` in this task; if the client goes away first, cancel it (and with it
-    the upstream call). The work is awaited directly, not wrapped in a task of its own:
-    each hand-off between tasks costs a turn of the event loop, which under load is the
-    larger part of the latency a gateway adds."""
+    the upstream call) — or, when ``linger`` allows, let it finish within the seconds
+    it gives and return its result for no one. The work is awaited directly, not wrapped
+    in a task of its own: each hand-off between tasks costs a turn of the event loop,
+    which under load is the larger part of the latency a gateway adds."""
     task = asyncio.current_task()
     assert task is not None
     gone = finished = False
+    timer: asyncio.TimerHandle | None = None
 
     def on_disconnect(watcher: asyncio.Future[None]) -> None:
-        nonlocal gone
+        nonlocal gone, timer
         # A callback already scheduled when the work finished must not cancel what
         # comes after it.
         if not finished and not watcher.cancelled() and watcher.exception() is None:
             gone = True
-            task.cancel()
+            grace = linger.begin() if linger is not None else None
+            if grace is None:
+                task.cancel()
+            else:
+                timer = asyncio.get_running_loop().call_later(grace, task.cancel)
 
     watcher = asyncio.ensure_future(_disconnected(request.receive))
     watcher.add_done_callback(on_disconnect)
@@ -169,6 +188,10 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
         finished = True
         watcher.remove_done_callback(on_disconnect)
         watcher.cancel()
+        if timer is not None:
+            timer.cancel()
+        if gone and linger is not None:
+            linger.end()
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -202,7 +225,8 @@ def error_response(call: Call, exc: BaseException, protocol: ClientProtocol) -> 
 
 class EventStream(Response):
     """Server-sent events relayed as they arrive: ``items`` encoded by ``encode``; a
-    disconnect cancels the relay and calls ``abandon``."""
+    disconnect cancels the relay (once ``linger``, if any, lets it run no longer) and
+    calls ``abandon``."""
 
     def __init__(
         self,
@@ -210,12 +234,14 @@ class EventStream(Response):
         items: AsyncGenerator[ChatChunk | APIError, None],
         encode: StreamEncoder,
         abandon: Callable[[], Awaitable[None]],
+        linger: Linger | None = None,
     ) -> None:
         super().__init__(
             status_code=200, headers={**headers, **_SSE_HEADERS}, media_type="text/event-stream"
         )
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.items, self.encode, self.abandon = items, encode, abandon
+        self.linger, self.gone = linger, False
         self.request_id = headers.get("x-request-id")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -226,6 +252,8 @@ class EventStream(Response):
         watcher = asyncio.ensure_future(_disconnected(receive))
         try:
             await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not pump.done() and self.linger is not None:
+                await self._linger(pump)
         finally:
             watcher.cancel()
             if not pump.done():
@@ -242,10 +270,24 @@ class EventStream(Response):
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    async def _linger(self, pump: asyncio.Future[None]) -> None:
+        """The client left: let the relay read on, unsent, while ``linger`` allows."""
+        assert self.linger is not None
+        grace = self.linger.begin()
+        if grace is None:
+            return
+        self.gone = True
+        try:
+            await asyncio.wait({pump}, timeout=grace)
+        finally:
+            self.linger.end()
+
     async def _pump(self, send: Send) -> None:
         encode = self.encode
         async with aclosing(self.items) as items:
             async for item in items:  # closed even if cancelled mid-send: usage recorded
+                if self.gone:
+                    continue
                 data = encode(item)
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})

@@ -38,8 +38,9 @@ from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
 from . import openai
 from .audit_trail import AuditTrail
-from .call import Call, ClientGoneError, new_request_id
-from .costing import price_of, reserve_usd
+from .billing import Billing, cut_charge, cut_stream_usage, prompt_bound
+from .call import Call, ClientGoneError, Reservation, new_request_id
+from .costing import Price, price_of, reserve_usd
 from .exposure import Exposure
 from .http import JSON, EventStream, error_response, read_body, until_disconnect
 from .inputs import check_chat_names, check_name, load_body
@@ -79,6 +80,7 @@ class Gateway:
     exposure: Exposure
     #: Upstream credentials and hosts, masked in error messages to clients.
     upstream_secrets: UpstreamSecrets
+    billing: Billing
 
     @classmethod
     def create(cls, config: Config) -> Gateway:
@@ -113,6 +115,7 @@ class Gateway:
             audit=audit,
             exposure=exposure,
             upstream_secrets=UpstreamSecrets.from_config(config),
+            billing=Billing(settings),
         )
 
     async def aclose(self) -> None:
@@ -136,15 +139,17 @@ class Gateway:
             await self.authenticate(call, request.headers)
             body = await read_body(request, self.config.gateway.max_request_bytes)
             await self._admit(call, await self._parse(call, body, protocol))
+            wait = self.billing.wait_for(call)  # a budgeted key is charged even if it hangs up
             if call.stream:
-                opened = await until_disconnect(request, self._open_stream(call))
+                opened = await until_disconnect(request, self._open_stream(call), wait)
                 return EventStream(
                     call.headers,
                     self._relay(call, opened),
                     protocol.stream_encoder(call.request, call.model),
                     partial(self._abandon, call, opened),
+                    wait,
                 )
-            response = await until_disconnect(request, self._complete(call))
+            response = await until_disconnect(request, self._complete(call), wait)
         except Exception as exc:
             return await self._failed(call, exc, protocol)
         return Response(protocol.render_response(response), media_type=JSON, headers=call.headers)
@@ -271,7 +276,7 @@ class Gateway:
         except UnknownModelError as exc:  # 404, suggesting only what the key may use
             raise _unknown_for(key, exc) from None
         settings = self.config.gateway
-        prompt_tokens = estimate_prompt_tokens(request)
+        prompt_tokens = prompt_bound(request, targets)  # every byte the upstream receives
         max_tokens = request.max_tokens or _max_output(targets) or settings.default_max_tokens
         # Limits first: a key over its rate or budget must not cost model-graded checks.
         await self._reserve(call, targets, prompt_tokens, max_tokens)
@@ -290,6 +295,7 @@ class Gateway:
         settings = self.config.gateway
         key = call.key
         worst = reserve_usd(targets, prompt_tokens, max_tokens)
+        call.reservation = Reservation(prompt_tokens, max_tokens, worst, targets)
         if worst is None and (settings.unpriced_models == "block" or _budgeted(key)):
             raise PermissionDeniedError(
                 f"{call.model!r} has no known price, so its cost cannot be recorded"
@@ -380,7 +386,7 @@ class Gateway:
             await close_stream(stream)
             await close_stream(upstream)
             opened.end(tally.counted)
-            final = _streamed(tally.usage, call, tally.counted)
+            final = cut_stream_usage(call, tally.usage, tally.counted)
             await self._finish_shielded(call, status, final, exc)
             raise
         final = _streamed(tally.usage, call, tally.counted)
@@ -402,7 +408,7 @@ class Gateway:
             opened.end()
             if not call.recorded:
                 gone = ClientGoneError("The client closed the connection during the stream.")
-                await self.finish(call, 499, _streamed(None, call, 0), error=gone)
+                await self.finish(call, 499, cut_stream_usage(call, None, 0), error=gone)
 
     async def _finish_shielded(
         self, call: Call, status: int, usage: Usage, exc: BaseException
@@ -420,6 +426,10 @@ class Gateway:
         if status == 401:
             self.metrics.count(model=call.model or "-", key=call.key_label, status=status)
             return
+        if isinstance(exc, ClientGoneError) and call.spent is None:
+            usage, price = cut_charge(call)  # the upstream had the prompt: never free
+            await self.finish(call, status, usage, error=exc, price=price)
+            return
         await self.finish(call, status, call.spent or Usage(), error=exc)
 
     async def finish(
@@ -430,17 +440,23 @@ class Gateway:
         *,
         error: BaseException | None = None,
         response: ChatResponse | None = None,
+        price: Price | None = None,
     ) -> None:
-        """Settle the reservation, commit the ledger row, observe metrics (once)."""
+        """Settle the reservation, commit the ledger row, observe metrics (once).
+        ``price`` is the cost when no deployment answered (a request cut before it did)."""
         if call.recorded:
             return
         call.recorded = True
+        if call.gone and status < 400:  # answered after its client left
+            status = 499
+            error = ClientGoneError("The client closed the connection before the answer.")
         latency = time.perf_counter() - call.started
         target = call.target
         cost: float | None = 0.0  # refused before any upstream call: nothing spent
         flag = None
         if target is not None:
             price = price_of(target, usage)
+        if price is not None:
             cost, flag = price.usd, price.flag
         cancelled: asyncio.CancelledError | None = None
         if call.admission is not None:

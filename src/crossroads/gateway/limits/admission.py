@@ -167,8 +167,10 @@ def conclude(
     if v.status == 3:
         headers["x-should-retry"] = "false"
         message = (
-            f"This request needs up to {tokens} tokens (prompt + max_tokens) but key "
-            f"{key.name!r} is limited to {key.tpm} tokens per minute; lower max_tokens."
+            f"This request needs up to {tokens} tokens (prompt + max_tokens; the prompt "
+            "counts one token per byte it sends, tools and schemas included) but key "
+            f"{key.name!r} is limited to {key.tpm} tokens per minute; send a shorter "
+            "prompt or lower max_tokens."
         )
         raise RateLimitedError(
             message, retry_after_s=retry, headers=headers, code="request_too_large"
