@@ -5,9 +5,9 @@ The strings of a request (messages, content parts, Anthropic blocks, fields) are
 *pieces* of one text laid end to end; offsets here are into that concatenation. The
 redacting rules read the pieces joined with newlines — each piece as if alone, in one
 call — and then a window of :data:`JOIN_WINDOW` characters on each side of every
-boundary joined with nothing (windows that touch are merged, so the extra work is at
-most the text once more), where what crosses the boundary — ``ann.lee@exa`` +
-``mple.com`` — is found too.
+boundary joined with nothing (windows that touch are merged, and all are read in one
+call, so the extra work is at most the text once more), where what crosses the
+boundary — ``ann.lee@exa`` + ``mple.com`` — is found too.
 """
 
 from __future__ import annotations
@@ -25,17 +25,28 @@ Hit = tuple[Finding, RuleCheck]
 #: Characters looked at on each side of a boundary between two pieces: what is split
 #: there is found when its part on each side is at most this long.
 JOIN_WINDOW = 64
+#: Texts up to this long first ask each rule whether it could find anything (``quiet``).
+_SHORT = 2 * JOIN_WINDOW
 
 
 def scan_folded(text: str, rules: Sequence[RuleCheck], *, base64: bool = True) -> list[Hit]:
     """What ``rules`` find in ``text``. Redactable rules also read its folded form and
     the text of its base64 runs; findings are spans of ``text`` as written (a run's
     finding covers the whole run)."""
-    hits: list[Hit] = [(f, r) for r in rules for f in r.scan(text)]
     readers = [r for r in rules if r.redactable]
     folded = fold(text, base64=base64) if readers else None
+    decoded_text = text if folded is None or folded.starts is None else folded.text
+    # A rule that says nothing can be in a short text (nor in its folded form) is
+    # skipped: the seams and small fields cost a few string tests instead of a scan.
+    short = len(text) <= _SHORT
+    active = [
+        r for r in rules
+        if not (short and r.redactable and r.quiet(text) and r.quiet(decoded_text))
+    ]  # fmt: skip
+    hits: list[Hit] = [(f, r) for r in active for f in r.scan(text)]
     if folded is None:
         return hits
+    readers = [r for r in readers if r in active]
     seen = {(f.start, f.end, f.category, id(r)) for f, r in hits}
 
     def add(start: int, end: int, category: str, rule: RuleCheck) -> None:
@@ -49,7 +60,7 @@ def scan_folded(text: str, rules: Sequence[RuleCheck], *, base64: bool = True) -
             for f in rule.scan(folded.text):
                 add(*folded.span(f.start, f.end), f.category, rule)
     for start, end, decoded in folded.blobs:
-        for f, rule in scan_folded(decoded, readers, base64=False):
+        for f, rule in scan_folded(decoded, [r for r in rules if r.redactable], base64=False):
             add(start, end, f.category, rule)
     return hits
 
@@ -116,20 +127,40 @@ def _scan_joined(texts: list[str], base: int, rules: list[RuleCheck]) -> list[Hi
 
 def _scan_seams(texts: list[str], base: int, rules: list[RuleCheck], found: list[Hit]) -> list[Hit]:
     """What crosses a boundary between two of ``texts`` (adjacent, the first at
-    ``base``) joined with nothing, where it does not overlap ``found``."""
+    ``base``) joined with nothing, where it does not overlap ``found``. The windows
+    around the boundaries are scanned in one call, joined with newlines."""
     if len(texts) < 2:
         return []
     whole = "".join(texts)
     bounds = _offsets(texts)[1:]
+    windows = _windows(bounds, len(whole))
+    starts: list[int] = []  # where each window starts in the joined text
+    at = 0
+    for lo, hi in windows:
+        starts.append(at)
+        at += hi - lo + 1
+    joined = "\n".join(whole[lo:hi] for lo, hi in windows)
+    crossing: list[Hit] = []
+    for f, rule in scan_folded(joined, rules):
+        k = bisect_right(starts, f.start) - 1
+        lo, hi = windows[k]
+        if f.end > starts[k] + hi - lo:
+            continue  # runs on into the next window
+        start, end = f.start - starts[k] + lo, f.end - starts[k] + lo
+        b = bisect_right(bounds, start)
+        if b < len(bounds) and bounds[b] < end:
+            crossing.append((Finding(start + base, end + base, f.category), rule))
+    if not crossing:
+        return []
+    # Keep what overlaps neither ``found`` nor an earlier crossing finding.
+    taken = merge_spans(found)
+    taken_starts = [g.start for g, _ in taken]
     out: list[Hit] = []
-    for lo, hi in _windows(bounds, len(whole)):
-        inner = [b for b in bounds if lo < b < hi]
-        for f, rule in scan_folded(whole[lo:hi], rules):
-            start, end = f.start + lo + base, f.end + lo + base
-            if any(start < b + base < end for b in inner) and not any(
-                start < g.end and g.start < end for g, _ in found + out
-            ):
-                out.append((Finding(start, end, f.category), rule))
+    for f, rule in sorted(crossing, key=lambda h: (h[0].start, -h[0].end)):
+        i = bisect_left(taken_starts, f.end) - 1
+        if (i >= 0 and taken[i][0].end > f.start) or (out and out[-1][0].end > f.start):
+            continue
+        out.append((f, rule))
     return out
 
 
