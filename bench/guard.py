@@ -5,7 +5,9 @@
    secrets, injection, a banned-topic list, size; canary on output), and a 2 KB answer
    through ``check_output``. Baseline in the same run: the same calls with no policy
    (what every request pays for the guard interface alone). Target: ≤ 0.5 ms added
-   per request for the input checks.
+   per request for the input checks. The gateway's row checks every string the client
+   sends (``untrusted=True``: the system prompt too) and adds a tool definition and a
+   ``stop`` list to the request.
 2. The same answer streamed in 4-character chunks through ``StreamFilter.feed`` with
    output redaction on: CPU time per chunk, and how many characters wait in the
    sliding window (the delay a reader sees), next to the PII-free baseline.
@@ -107,9 +109,21 @@ def _median_us(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 def request_latency(repeat: int) -> dict[str, tuple[float, float]]:
     guarded = Guardrails.from_config(parse_config(POLICY).guardrails)
+    gateway = Guardrails.from_config(parse_config(POLICY).guardrails, untrusted=True)
     bare = Guardrails.from_config(GuardrailsConfig())
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
     request = ChatRequest.model_validate({"model": "m", "messages": messages})
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "Look up a figure in the quarterly report.",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
+    full = ChatRequest.model_validate(
+        {"model": "m", "messages": messages, "tools": [tool], "stop": ["END"]}
+    )
     answer = ChatResponse(
         model="m", choices=[Choice(message=AssistantMessage(content=ANSWER), finish_reason="stop")]
     )
@@ -120,6 +134,8 @@ def request_latency(repeat: int) -> dict[str, tuple[float, float]]:
             rg = g.for_request(key="k", model="m")
             if stage == "input":
                 return loop.run_until_complete(rg.check_input(request))
+            if stage == "gateway":
+                return loop.run_until_complete(rg.check_input(full))
             loop.run_until_complete(rg.check_input(request))
             return loop.run_until_complete(rg.check_output(answer))
 
@@ -131,6 +147,7 @@ def request_latency(repeat: int) -> dict[str, tuple[float, float]]:
     out = {
         "input: no policy": _median_us(round_trip(bare, "input"), repeat),
         "input: all rule-based checks": _median_us(round_trip(guarded, "input"), repeat),
+        "input: gateway, every string": _median_us(round_trip(gateway, "gateway"), repeat),
         "input+output: no policy": _median_us(round_trip(bare, "output"), repeat),
         "input+output: all checks": _median_us(round_trip(guarded, "output"), repeat),
     }
@@ -179,7 +196,9 @@ def main() -> None:
         print(f"{name:32} {cpu:9.1f} {wall:9.1f}")
     added_in = lat["input: all rule-based checks"][0] - lat["input: no policy"][0]
     added_all = lat["input+output: all checks"][0] - lat["input+output: no policy"][0]
+    added_gw = lat["input: gateway, every string"][0] - lat["input: no policy"][0]
     print(f"\nadded by the input checks (2 KB prompt): {added_in:.1f} µs CPU (target ≤ 500 µs)")
+    print(f"the same on the gateway, every string:   {added_gw:.1f} µs CPU")
     print(f"added by input + output checks:          {added_all:.1f} µs CPU\n")
     plain = ANSWER.replace("[EMAIL_1]", "the team").replace("[PHONE_1]", "the desk")
     plain = plain.replace("j.doe@audit.example", "the auditor")

@@ -97,7 +97,8 @@ class Gateway:
                 response, _, _ = await router.complete(request)
                 return response
 
-            guardrails = Guardrails.from_config(config.guardrails, judge=judge)
+            # Clients write their own system prompts: every string they send is checked.
+            guardrails = Guardrails.from_config(config.guardrails, judge=judge, untrusted=True)
             if not guardrails.enabled:
                 guardrails = None
         audit = AuditTrail()

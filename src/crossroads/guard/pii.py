@@ -25,8 +25,10 @@ _EMAIL = re.compile(
 )
 
 # -- payment cards -------------------------------------------------------------------------
-_CARD = re.compile(r"(?<![\d.-])\d(?:[ -]?\d){11,18}(?!\d|[.,]\d)")
-_SEPARATORS = re.compile(r"[ -]")
+#: Groups separated by spaces, hyphens or dots (``4111.1111.1111.1111``); one kind per
+#: number, checked by ``_card_groups_ok``.
+_CARD = re.compile(r"(?<![\d.-])\d(?:[ .-]?\d){11,18}(?!\d|[.,]\d)")
+_SEPARATORS = re.compile(r"[ .-]")
 
 
 def luhn_valid(digits: str) -> bool:

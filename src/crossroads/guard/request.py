@@ -17,8 +17,10 @@ from ..types import (
     TextPart,
     text_of,
 )
+from .fields import FIELD, IDENTIFIER, rewrite
 from .findings import Decision, Finding, RuleCheck
 from .judge import Judge, JudgeError
+from .pieces import merge_spans, render, scan_folded, scan_pieces
 from .redaction import Vault, resolve_overlaps
 from .rules import (
     CanaryDetector,
@@ -36,9 +38,8 @@ __all__ = ["Hit", "RequestGuard"]
 
 Hit = tuple[Finding, RuleCheck]
 
-
-def _role(message: Message) -> str:
-    return "system" if message.role == "developer" else message.role
+#: What the redacting rules read besides the turns when the caller is not trusted.
+_UNTRUSTED_KINDS = frozenset({"system", FIELD, IDENTIFIER})
 
 
 def _map_text(message: Message, fn: Callable[[str], str]) -> Message:
@@ -82,6 +83,7 @@ class RequestGuard:
         self._counts: dict[tuple[str, str, str, str, str, str | None], int] = {}
         self._canary_tokens = [t for _, _, t in plan.canaries if t]
         self._conversation: list[Message] = []
+        self._kind_rules: dict[str, list[RuleCheck]] = {}
         self.schema: dict[str, Any] | None = None
         self._recorded = False
 
@@ -171,8 +173,8 @@ class RequestGuard:
         """Rule-based checks on one piece of text (no judge); raises GuardBlockedError.
         For the CLI and the evaluations; requests go through check_input/check_output."""
         if stage == "input":
-            rules = [r for r in self.plan.input_rules if role in r.roles]
             self._sizes(self.plan.input_sizes, "input", len(text), 1)
+            return self._check_pieces([role], [text])[0]
         else:
             rules = self.output_rules()
             self._sizes(self.plan.output_sizes, "output", len(text), 1)
@@ -221,19 +223,101 @@ class RequestGuard:
         messages = list(request.messages)
         chars = sum(len(text_of(m.content)) for m in messages)
         self._sizes(plan.input_sizes, "input", chars, len(messages))
-        out: list[Message] = []
-        for message in messages:
-            role = _role(message)
-            rules = [r for r in plan.input_rules if role in r.roles]
-            if rules:
-                message = _map_text(message, self._checker(rules, "input"))
-            out.append(message)
+        if plan.input_rules:
+            request = self._check_strings(request)
+        out = list(request.messages)
         self._conversation = out
         for judge in plan.input_judges:
             await self._judge(judge, out, "input")
         if any(t is None for _, _, t in plan.canaries):
             out = self._plant_canary(out)
         return request.model_copy(update={"messages": out})
+
+    # -- input strings ---------------------------------------------------------------------------
+    def _rules_for(self, kind: str) -> list[RuleCheck]:
+        """The input rules that read strings of ``kind`` (a role, ``field`` or
+        ``identifier``). For an untrusted caller (the gateway's clients) the rules that
+        redact read every string, system prompt included; ``injection`` reads fields
+        only where it reads the system prompt (``include_system``)."""
+        found = self._kind_rules.get(kind)
+        if found is None:
+            untrusted = self.owner.untrusted
+            found = []
+            for rule in self.plan.input_rules:
+                roles = rule.roles
+                if untrusted and rule.redactable:
+                    roles = roles | _UNTRUSTED_KINDS
+                elif untrusted and "system" in roles:
+                    roles = roles | {FIELD}
+                if kind in roles:
+                    found.append(rule)
+            self._kind_rules[kind] = found
+        return found
+
+    def _check_strings(self, request: ChatRequest) -> ChatRequest:
+        """Every string of ``request`` the caller may not be trusted with, checked as
+        the model reads it (decoded, and across adjacent strings); the request with
+        redactions made. Raises GuardBlockedError on a block."""
+        kinds: list[str] = []
+        texts: list[str] = []
+
+        def collect(kind: str, text: str) -> str:
+            kinds.append(kind)
+            texts.append(text)
+            return text
+
+        everything = self.owner.untrusted
+        rewrite(request, collect, everything=everything)
+        new = self._check_pieces(kinds, texts)
+        if all(n is o for n, o in zip(new, texts, strict=True)):
+            return request
+        replacements = iter(new)
+        return rewrite(request, lambda _kind, text: next(replacements), everything=everything)
+
+    def _check_pieces(self, kinds: list[str], texts: list[str]) -> list[str]:
+        """``texts`` (strings of ``kinds``, in request order) with redactions made;
+        raises GuardBlockedError on a block."""
+        flow = [
+            i for i, k in enumerate(kinds) if k != IDENTIFIER and texts[i] and self._rules_for(k)
+        ]
+        hits = scan_pieces([texts[i] for i in flow], [self._rules_for(kinds[i]) for i in flow])
+        identifiers = "\n".join(t for k, t in zip(kinds, texts, strict=True) if k == IDENTIFIER)
+        names = scan_folded(identifiers, self._rules_for(IDENTIFIER)) if identifiers else []
+        self._tally(hits + names, "input")
+        blocks = [(f, r) for f, r in hits + names if r.action == "block"]
+        if blocks:
+            raise self.refuse("input", blocks)
+        named = [(f, r) for f, r in names if r.action == "redact"]
+        if named:
+            rule = named[0][1]
+            categories = [f.category for f, r in named if r is rule]
+            raise self.refusal(
+                "input", rule.name, rule.policy, categories,
+                f"a function name, tool-call id or schema name contains what the "
+                f"{rule.name!r} check redacts ({', '.join(sorted(set(categories)))}), and a "
+                "placeholder there would break the request. Rename it, then try again.",
+            )  # fmt: skip
+        spans = merge_spans([(f, r) for f, r in hits if r.action == "redact"])
+        if not spans:
+            return texts
+        done = render(
+            [texts[i] for i in flow],
+            spans,
+            lambda hit, value: self.vault.placeholder(
+                hit[0].category, value, restorable=hit[1].restorable
+            ),
+        )
+        out = list(texts)
+        for i, text in zip(flow, done, strict=True):
+            out[i] = text
+        return out
+
+    def _tally(self, hits: list[Hit], stage: str) -> None:
+        counts: dict[tuple[RuleCheck, str], int] = {}
+        for f, rule in hits:
+            counts[(rule, f.category)] = counts.get((rule, f.category), 0) + 1
+        for (rule, category), n in counts.items():
+            self.note(rule.name, rule.action, stage, category, rule.policy, count=n)
 
     def _take_schema(self, request: ChatRequest) -> None:
         """Keep the schema of ``response_format`` for the ``json_schema`` checks; a schema
