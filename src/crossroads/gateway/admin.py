@@ -50,7 +50,7 @@ def admin_routes(app: GatewayApp) -> None:
             headers=call.headers,
         )
 
-    @app.post("/admin/keys", openapi_extra=openapi.admin_key_create())
+    @app.post("/admin/keys", status_code=201, openapi_extra=openapi.admin_key_create())
     async def create_key(request: Request) -> Response:
         call = Call(protocol="openai", endpoint="/admin/keys")
         try:
@@ -73,7 +73,7 @@ def admin_routes(app: GatewayApp) -> None:
             return error_response(call, exc, OPENAI)
         return ok(call, {"key": raw, **record.public()}, 201)
 
-    @app.get("/admin/keys", openapi_extra=openapi.errors("openai"))
+    @app.get("/admin/keys", openapi_extra=openapi.admin_key_list())
     async def list_keys(request: Request) -> Response:
         call = Call(protocol="openai", endpoint="/admin/keys")
         try:
@@ -83,7 +83,7 @@ def admin_routes(app: GatewayApp) -> None:
             return error_response(call, exc, OPENAI)
         return ok(call, {"object": "list", "data": [r.public() for r in records]})
 
-    @app.delete("/admin/keys/{name_or_id}", openapi_extra=openapi.errors("openai"))
+    @app.delete("/admin/keys/{name_or_id}", openapi_extra=openapi.admin_key_revoke())
     async def revoke_key(name_or_id: str, request: Request) -> Response:
         call = Call(protocol="openai", endpoint="/admin/keys")
         try:

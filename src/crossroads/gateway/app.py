@@ -76,7 +76,7 @@ def create_app(config: Config | None = None) -> GatewayApp:
         body = {"status": "ok", "version": _version(), "models": app.gateway.router.route_names()}
         return Response(json.dumps(body), media_type=JSON)
 
-    @app.get("/metrics")
+    @app.get("/metrics", openapi_extra=openapi.metrics())
     async def metrics() -> Response:
         return Response(app.gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
