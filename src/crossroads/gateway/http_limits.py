@@ -78,7 +78,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_header = False  # a request has begun and its header is incomplete
         self._in_body = False  # its header is complete, its body is not
         self._header_bytes = 0
-        self._header_count = 0
         self._completed_in_read = False
         self._refusal: tuple[int, str] | None = None
         self._deadline: asyncio.TimerHandle | None = None
@@ -107,6 +106,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             if self._header_bytes > self.limits.max_header_bytes:
                 self._refuse(431, self._header_too_large())
                 return
+            if len(self.headers) > self.limits.max_headers:
+                self._refuse(431, self._too_many_headers())
+                return
             if self._deadline is None:
                 self._arm("header")
         elif self._in_body:
@@ -128,28 +130,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_header, self._in_body = True, False
-        self._header_bytes = self._header_count = 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            self._refusal = (
-                431,
-                f"The request has more than {self.limits.max_headers} header fields "
-                "(gateway.max_headers). Send fewer headers.",
-            )
-            raise _Refused
-        super().on_header(name, value)
+        self._header_bytes = 0
 
     def on_headers_complete(self) -> None:
+        if len(self.headers) > self.limits.max_headers:
+            self._refusal = (431, self._too_many_headers())
+            raise _Refused  # a parser error: uvicorn calls send_400_response
         self._in_header, self._in_body = False, True
-        self._disarm()
+        if self._deadline is not None:
+            self._disarm()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_body = False
         self._completed_in_read = True
-        self._disarm()
+        if self._deadline is not None:
+            self._disarm()
         super().on_message_complete()
 
     # -- deadlines and refusals ----------------------------------------------------------
@@ -181,6 +177,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                               "(gateway.header_timeout_s). Send the header without pauses.")
         else:
             self.transport.close()  # nothing sent: no answer
+
+    def _too_many_headers(self) -> str:
+        return (
+            f"The request has more than {self.limits.max_headers} header fields "
+            "(gateway.max_headers). Send fewer headers."
+        )
 
     def _header_too_large(self) -> str:
         return (
