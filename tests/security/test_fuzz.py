@@ -127,3 +127,20 @@ def test_every_operation_answers_in_its_documented_shape(gateway: RunningGateway
         check()
         called.add(f"{operation.method.upper()} {operation.path}")
     assert called == OPERATIONS
+
+
+@pytest.mark.parametrize("field", ["rpm", "tpm"])
+def test_a_key_limit_beyond_the_database_integer_is_a_400(
+    gateway: RunningGateway, field: str
+) -> None:
+    # Found by the fuzzing above: 2**63 overflowed SQLite's INTEGER (a 500 with a
+    # traceback); PostgreSQL's INTEGER ends at 2**31 - 1.
+    for value in (2**63, 2**31):
+        response = httpx.post(
+            gateway.url + "/admin/keys",
+            json={"name": f"big-{field}-{value}", field: value},
+            headers={"Authorization": f"Bearer {MASTER}"},
+            timeout=10,
+        )
+        assert response.status_code == 400, response.text
+        assert field in response.json()["error"]["message"]

@@ -20,7 +20,11 @@ from .http import JSON, GatewayApp, error_response
 from .ledger import usage_report
 from .openai import PROTOCOL as OPENAI
 
-__all__ = ["KeyCreate", "admin_routes"]
+__all__ = ["MAX_LIMIT", "KeyCreate", "admin_routes"]
+
+
+#: The largest RPM or TPM a key may have.
+MAX_LIMIT = 2**31 - 1
 
 
 class KeyCreate(BaseModel):
@@ -28,9 +32,10 @@ class KeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    budget_usd: float | None = Field(default=None, ge=0)
-    rpm: int | None = Field(default=None, gt=0)
-    tpm: int | None = Field(default=None, gt=0)
+    budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # the ledger's INTEGER columns (32 bits on PostgreSQL)
+    rpm: int | None = Field(default=None, gt=0, le=MAX_LIMIT)
+    tpm: int | None = Field(default=None, gt=0, le=MAX_LIMIT)
     models: list[str] = Field(default_factory=list)
     expires_at: dt.datetime | None = None
 

@@ -170,10 +170,10 @@ def admin_key_create() -> dict[str, Any]:
             "type": "object",
             "required": ["name"],
             "properties": {
-                "name": {"type": "string", "minLength": 1},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
                 "budget_usd": {"type": "number", "minimum": 0},
-                "rpm": {"type": "integer", "minimum": 1},
-                "tpm": {"type": "integer", "minimum": 1},
+                "rpm": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                "tpm": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
                 "models": {"type": "array", "items": {"type": "string"}},
                 "expires_at": {"type": "string", "format": "date-time"},
             },
