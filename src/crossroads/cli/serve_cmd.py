@@ -46,6 +46,7 @@ def serve(
         import uvicorn
 
         from ..config import load_config
+        from ..gateway.http_limits import uvicorn_options
         from ..gateway.startup import check_routes
 
         cfg = load_config(config or config_path(ctx))
@@ -65,7 +66,8 @@ def serve(
             port=port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
+            # httptools, with header size/count and read deadlines (gateway.http_limits)
+            **uvicorn_options(cfg.gateway),
             log_level=log_level,
             access_log=access_log,
             timeout_graceful_shutdown=int(cfg.gateway.shutdown_timeout_s) or None,

@@ -32,6 +32,17 @@ class GatewaySettings(BaseModel):
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
     #: Largest accepted request body.
     max_request_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    #: Largest accepted request header (request line and fields), in bytes; more gets 431.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Most header fields in one request; more gets 431.
+    max_headers: int = Field(default=100, ge=10)
+    #: Seconds for a request's header to arrive (from the connection opening, or from
+    #: the request's first byte on a kept-alive one); then 408 and the connection closed.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    #: Seconds for a request's body to arrive once its header has; then 408 and closed.
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    #: Seconds an idle keep-alive connection stays open between requests.
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0)
     #: Default max_tokens assumed when reserving budget for a request that sets none.
     default_max_tokens: int = Field(default=4096, gt=0)
     #: The most messages in a chat request; also the most items of any other array in

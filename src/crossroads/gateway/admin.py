@@ -20,7 +20,11 @@ from .http import JSON, GatewayApp, error_response
 from .ledger import usage_report
 from .openai import PROTOCOL as OPENAI
 
-__all__ = ["KeyCreate", "admin_routes"]
+__all__ = ["MAX_LIMIT", "KeyCreate", "admin_routes"]
+
+
+#: The largest RPM or TPM a key may have.
+MAX_LIMIT = 2**31 - 1
 
 
 class KeyCreate(BaseModel):
@@ -28,9 +32,10 @@ class KeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    budget_usd: float | None = Field(default=None, ge=0)
-    rpm: int | None = Field(default=None, gt=0)
-    tpm: int | None = Field(default=None, gt=0)
+    budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # the ledger's INTEGER columns (32 bits on PostgreSQL)
+    rpm: int | None = Field(default=None, gt=0, le=MAX_LIMIT)
+    tpm: int | None = Field(default=None, gt=0, le=MAX_LIMIT)
     models: list[str] = Field(default_factory=list)
     expires_at: dt.datetime | None = None
 
@@ -50,7 +55,7 @@ def admin_routes(app: GatewayApp) -> None:
             headers=call.headers,
         )
 
-    @app.post("/admin/keys", openapi_extra=openapi.admin_key_create())
+    @app.post("/admin/keys", status_code=201, openapi_extra=openapi.admin_key_create())
     async def create_key(request: Request) -> Response:
         call = Call(protocol="openai", endpoint="/admin/keys")
         try:
@@ -73,7 +78,7 @@ def admin_routes(app: GatewayApp) -> None:
             return error_response(call, exc, OPENAI)
         return ok(call, {"key": raw, **record.public()}, 201)
 
-    @app.get("/admin/keys", openapi_extra=openapi.errors("openai"))
+    @app.get("/admin/keys", openapi_extra=openapi.admin_key_list())
     async def list_keys(request: Request) -> Response:
         call = Call(protocol="openai", endpoint="/admin/keys")
         try:
@@ -83,7 +88,7 @@ def admin_routes(app: GatewayApp) -> None:
             return error_response(call, exc, OPENAI)
         return ok(call, {"object": "list", "data": [r.public() for r in records]})
 
-    @app.delete("/admin/keys/{name_or_id}", openapi_extra=openapi.errors("openai"))
+    @app.delete("/admin/keys/{name_or_id}", openapi_extra=openapi.admin_key_revoke())
     async def revoke_key(name_or_id: str, request: Request) -> Response:
         call = Call(protocol="openai", endpoint="/admin/keys")
         try:

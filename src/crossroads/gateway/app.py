@@ -77,9 +77,7 @@ def create_app(config: Config | None = None) -> GatewayApp:
         body = {"status": "ok", "version": _version(), "models": app.gateway.router.route_names()}
         return Response(json.dumps(body), media_type=JSON)
 
-    unauthorized = {"401": openapi.errors("openai")["responses"]["401"]}
-
-    @app.get("/metrics", openapi_extra={"responses": unauthorized})
+    @app.get("/metrics", openapi_extra=openapi.metrics())
     async def metrics(request: Request) -> Response:
         served = app.gateway.metrics
         if not served.access.allows(request.headers):  # a token when there is a master key

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import APIError, BadRequestError, ConfigError, CrossroadsError, UnknownModelError
@@ -124,17 +125,24 @@ class BodyTooLargeError(BadRequestError):
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with :class:`BodyTooLargeError` past ``limit`` bytes."""
+    """The request body, refused with :class:`BodyTooLargeError` past ``limit`` bytes;
+    :class:`ClientGoneError` when the connection ends first (the client left, or the
+    server cut a body slower than ``gateway.body_timeout_s``)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError(limit)
     parts: list[bytes] = []
     size = 0
-    async for part in request.stream():  # chunked bodies have no length to check first
-        size += len(part)
-        if size > limit:
-            raise BodyTooLargeError(limit)
-        parts.append(part)
+    try:
+        async for part in request.stream():  # chunked bodies have no length to check first
+            size += len(part)
+            if size > limit:
+                raise BodyTooLargeError(limit)
+            parts.append(part)
+    except ClientDisconnect:
+        raise ClientGoneError(
+            "The connection ended before the request body was complete."
+        ) from None
     return b"".join(parts)
 
 

@@ -11,10 +11,13 @@ from typing import Any
 
 __all__ = [
     "admin_key_create",
+    "admin_key_list",
+    "admin_key_revoke",
     "chat_completions",
     "embeddings",
     "errors",
     "messages",
+    "metrics",
 ]
 
 _OPENAI_ERROR: dict[str, Any] = {
@@ -160,18 +163,100 @@ def embeddings() -> dict[str, Any]:
 
 
 def admin_key_create() -> dict[str, Any]:
-    return _body(
+    """``POST /admin/keys``: 201 with the new key, linked to its revocation (by id or by
+    name) for stateful testing."""
+    spec = _body(
         {
             "type": "object",
             "required": ["name"],
             "properties": {
-                "name": {"type": "string", "minLength": 1},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
                 "budget_usd": {"type": "number", "minimum": 0},
-                "rpm": {"type": "integer", "minimum": 1},
-                "tpm": {"type": "integer", "minimum": 1},
+                "rpm": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                "tpm": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
                 "models": {"type": "array", "items": {"type": "string"}},
                 "expires_at": {"type": "string", "format": "date-time"},
             },
         },
         "openai",
     )
+    created = {
+        **_KEY_RECORD,
+        "required": ["key", *_KEY_RECORD["required"]],
+        "properties": {"key": {"type": "string"}, **_KEY_RECORD["properties"]},
+    }
+    spec["responses"]["201"] = {
+        "description": "The new key; its raw value is shown only in this answer.",
+        "content": {"application/json": {"schema": created}},
+        "links": {
+            "RevokeKeyById": {
+                "operationRef": _REVOKE,
+                "parameters": {"name_or_id": "$response.body#/id"},
+            },
+            "RevokeKeyByName": {
+                "operationRef": _REVOKE,
+                "parameters": {"name_or_id": "$response.body#/name"},
+            },
+        },
+    }
+    return spec
+
+
+def admin_key_list() -> dict[str, Any]:
+    """``GET /admin/keys``: every key, revoked ones included."""
+    listing = {
+        "type": "object",
+        "required": ["object", "data"],
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": _KEY_RECORD},
+        },
+    }
+    return _answer(listing)
+
+
+def admin_key_revoke() -> dict[str, Any]:
+    """``DELETE /admin/keys/{name_or_id}``: the revoked key."""
+    return _answer(_KEY_RECORD)
+
+
+def metrics() -> dict[str, Any]:
+    """``GET /metrics``: the Prometheus text format."""
+    spec = errors("openai")
+    spec["responses"]["200"] = {
+        "description": "Prometheus metrics",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    return spec
+
+
+_REVOKE = "#/paths/~1admin~1keys~1{name_or_id}/delete"
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+
+_KEY_RECORD: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "name", "prefix", "models", "created_at", "status"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "prefix": {"type": "string"},
+        "budget_usd": {"type": ["number", "null"]},
+        "rpm": {"type": ["integer", "null"]},
+        "tpm": {"type": ["integer", "null"]},
+        "models": {"type": "array", "items": {"type": "string"}},
+        "expires_at": _NULLABLE_STRING,
+        "revoked_at": _NULLABLE_STRING,
+        "created_at": {"type": "string"},
+        "status": {"type": "string"},
+    },
+}
+
+
+def _answer(schema: dict[str, Any]) -> dict[str, Any]:
+    spec = errors("openai")
+    spec["responses"]["200"] = {
+        "description": "Successful Response",
+        "content": {"application/json": {"schema": schema}},
+    }
+    return spec
