@@ -45,6 +45,7 @@ __all__ = [
     "find_config_path",
     "load_config",
     "parse_config",
+    "secret_setting",
 ]
 
 CONFIG_FILENAME = "crossroads.yaml"
@@ -108,6 +109,18 @@ def _check_env_reference(value: str | None) -> str | None:
             "never write a key into the file"
         )
     return value
+
+
+def secret_setting(field: str, reference: str, otherwise: str) -> str | None:
+    """A secret setting with ``${VAR}`` expanded; None when it expands to nothing. A
+    reference to an unset variable is a configuration error naming ``field`` and what
+    to do ``otherwise`` (never a silently open endpoint)."""
+    value, names = expand_env(reference)
+    if value is None:
+        raise ConfigError(
+            f"{field} refers to {', '.join(names)}, which is not set: export it, {otherwise}."
+        )
+    return value or None
 
 
 def env_reference(value: str | None) -> str | None:

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 from fastapi.responses import Response
 
-from ..config import expand_env
+from ..config import secret_setting
 from ..config.gateway import GatewaySettings
-from ..errors import ConfigError
 
 __all__ = ["MetricsAccess", "metrics_token"]
 
@@ -38,13 +37,9 @@ def metrics_token(settings: GatewaySettings) -> str | None:
     reference to an unset variable is a configuration error (not an open endpoint)."""
     if not settings.metrics_token:
         return None
-    value, names = expand_env(settings.metrics_token)
-    if value is None:
-        raise ConfigError(
-            f"gateway.metrics_token refers to {', '.join(names)}, which is not set: export "
-            "it, or remove gateway.metrics_token."
-        )
-    return value or None
+    return secret_setting(
+        "gateway.metrics_token", settings.metrics_token, "or remove gateway.metrics_token"
+    )
 
 
 @dataclass(frozen=True, slots=True)

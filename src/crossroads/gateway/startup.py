@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from ..config import Config, expand_env
+from ..config import Config, secret_setting
 from ..config.gateway import GatewaySettings
-from ..errors import ConfigError, MissingKeyError
+from ..errors import MissingKeyError
 from ..routing import resolve_all
 from .metrics_access import metrics_token
 
@@ -21,13 +21,10 @@ def master_key(settings: GatewaySettings) -> str | None:
     variable is a configuration error, not a silently disabled admin API."""
     if not settings.master_key:
         return os.environ.get(MASTER_ENV) or None
-    value, names = expand_env(settings.master_key)
-    if value is None:
-        raise ConfigError(
-            f"gateway.master_key refers to {', '.join(names)}, which is not set: export it, "
-            "or write ${VAR:-} to run without the admin API."
-        )
-    return value or None
+    return secret_setting(
+        "gateway.master_key", settings.master_key, "or write ${VAR:-} to run without the admin API"
+    )
+
 
 
 def check_routes(config: Config) -> list[str]:
