@@ -87,29 +87,40 @@ def _wait_ready(
 
 @contextmanager
 def gateway_thread(config_text: str) -> Iterator[RunningGateway]:
-    """The gateway app on a free loopback port, in this process."""
-    os.environ.setdefault("CROSSROADS_MASTER_KEY", MASTER)
-    config = parse_config(config_text, "test-gateway.yaml")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            ws="none",
-            timeout_graceful_shutdown=5,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    running = RunningGateway(f"http://127.0.0.1:{port}", server=server, thread=thread)
+    """The gateway app on a free loopback port, in this process.
+
+    ``$CROSSROADS_MASTER_KEY`` is :data:`MASTER` unless the test set it (to "" for a
+    gateway without a master key), and only while the gateway runs: no later test
+    inherits it."""
+    previous = os.environ.get("CROSSROADS_MASTER_KEY")
+    os.environ["CROSSROADS_MASTER_KEY"] = MASTER if previous is None else previous
     try:
-        _wait_ready(running.url)
-        yield running
+        config = parse_config(config_text, "test-gateway.yaml")
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                access_log=False,
+                ws="none",
+                timeout_graceful_shutdown=5,
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running = RunningGateway(f"http://127.0.0.1:{port}", server=server, thread=thread)
+        try:
+            _wait_ready(running.url)
+            yield running
+        finally:
+            running.stop()
     finally:
-        running.stop()
+        if previous is None:
+            os.environ.pop("CROSSROADS_MASTER_KEY", None)
+        else:
+            os.environ["CROSSROADS_MASTER_KEY"] = previous
 
 
 @contextmanager

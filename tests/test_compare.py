@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from crossroads.cli import app
 
 from .browser import CHROMIUM_FLAGS, _chromium, _png_pixels
+from .conftest import require
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import Reply
 
@@ -52,14 +53,22 @@ def test_closed_model_with_a_key_is_measured_others_are_not(
     report = json.loads((out / "report.json").read_text())
     models = {m["name"]: m for m in report["models"]}
     assert models["openai/gpt-4o-mini"]["measured"] is True
-    assert 0 < models["openai/gpt-4o-mini"]["quality"]["mean"] < 1
+    # the fake knows one answer ("Paris"): one of the quick suite's 34 items asks it
+    quality = models["openai/gpt-4o-mini"]["quality"]
+    assert quality["mean"] == pytest.approx(1 / 34)
+    assert quality["pass_rate"] == pytest.approx(1 / 34)
+    assert quality["ci_low"] == 0.0
     assert models["anthropic/claude-haiku-4-5"]["measured"] is False
     assert "ANTHROPIC_API_KEY" in models["anthropic/claude-haiku-4-5"]["note"]
     assert models["meta/llama-3.1-8b"]["note"].startswith("not measured here")
     assert report["volume"]["tokens_per_month"] == 50e6
     # the fake answers with 11 prompt and 7 completion tokens: TCO uses that measured mix
     assert report["volume"]["input_share"] == pytest.approx(11 / 18)
-    assert report["recommendation"]["model"] in models
+    # self-hosting the 8B at 50M tokens a month, with the default weights
+    assert report["recommendation"]["model"] == "meta/llama-3.1-8b"
+    assert [r["model"] for r in report["advice"]["ranking"]] == [
+        "meta/llama-3.1-8b", "anthropic/claude-haiku-4-5", "openai/gpt-4o-mini"
+    ]
     assert {r["model"] for r in report["advice"]["ranking"]} == set(models)
     assert set(report["dimensions"]["scores"]["openai/gpt-4o-mini"]) == {
         "cost",
@@ -96,7 +105,11 @@ def test_hospital_profile_recommends_an_open_model(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert report["recommendation"]["model"].startswith("meta/")
+    # on-premises only: GPT-4o is out, and the 70B's quality outweighs the 8B's cost
+    assert report["recommendation"]["model"] == "meta/llama-3.3-70b"
+    assert [r["model"] for r in report["advice"]["ranking"]] == [
+        "meta/llama-3.3-70b", "meta/llama-3.1-8b"
+    ]
     assert "openai/gpt-4o" in {x["model"] for x in report["advice"]["excluded"]}
 
 
@@ -109,10 +122,7 @@ def test_bad_inputs_are_clear(tmp_path: Path) -> None:
 
 
 def test_offline_defaults_end_to_end(tmp_path: Path) -> None:
-    if os.environ.get("CI") == "true":
-        import llama_cpp  # noqa: F401
-    else:
-        pytest.importorskip("llama_cpp", reason="pip install -e '.[dev]' for the embedded model")
+    require("llama_cpp", "pip install -e '.[dev]' for the embedded model")
     env = {**os.environ, "CROSSROADS_HOME": str(tmp_path / "home"), "COLUMNS": "120"}
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(var, None)

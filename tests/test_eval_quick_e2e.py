@@ -8,14 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from .browser import CHROMIUM_FLAGS, _chromium, _png_pixels
+from .conftest import require
 
-if os.environ.get("CI") == "true":
-    import llama_cpp  # noqa: F401  (CI must have the local extra)
-else:
-    pytest.importorskip("llama_cpp", reason="pip install -e '.[dev]' for the embedded model")
+require("llama_cpp", "pip install -e '.[dev]' for the embedded model")
 
 
 def test_quick_suite_on_the_embedded_model(tmp_path: Path) -> None:
