@@ -13,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from crossroads.cli import app
+from crossroads.report.charts import CLOSED_FILL, OPEN_FILL, PALETTE
 
-from .browser import CHROMIUM_FLAGS, _chromium, _png_pixels
+from .browser import CHROMIUM_FLAGS, _chromium, _near, _pixels, _region
 from .conftest import require
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import Reply
@@ -165,7 +166,18 @@ def test_offline_defaults_end_to_end(tmp_path: Path) -> None:
         assert shot.returncode == 0, shot.stderr[-2000:]
         console = [ln for ln in shot.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
         assert console == []
-        width, height, raw = _png_pixels(png.read_bytes())
-        assert (width, height) == (1000, 700)
-        top = raw[: len(raw) // 2]  # the chart is moved to the top left in solo mode
-        assert len(set(top)) > 32, f"{chart} chart area is blank"
+        width, bpp, rows = _pixels(png.read_bytes())
+        assert (width, len(rows)) == (1000, 700)
+        if chart == "cost":
+            # eight models: every colour of the palette draws its line inside the axes
+            plot = _region(rows, bpp, 88, 42, 568, 342)
+            for colour in PALETTE:
+                assert _near(plot, colour) > 40, colour
+        else:
+            # offline only the open embedded model is measured: one green bar, no blue
+            bars = _region(rows, bpp, 228, 52, 648, 280)
+            assert _near(bars, OPEN_FILL, 12) > 1000
+            assert _near(bars, CLOSED_FILL, 12) == 0
+            assert _near(_region(rows, bpp, 220, 5, 400, 30), CLOSED_FILL, 12) > 50  # legend
+        # solo mode: the chart alone at the top left, nothing else on the page
+        assert len(set(_region(rows, bpp, 0, 420, width, 700))) == 1, chart
