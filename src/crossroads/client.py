@@ -178,7 +178,7 @@ class AsyncClient:
             usage = held.usage
         else:
             prompt = estimate_prompt_tokens(request)
-            usage = Usage(prompt_tokens=prompt, completion_tokens=deltas, total_tokens=prompt + deltas)
+            usage = Usage.of(prompt, deltas)
         usage.timings = Timings(time_to_first_token_s=first, total_s=time.perf_counter() - start)
         yield held or ChatChunk(id="chatcmpl-usage", model=request.model, usage=usage)
 
