@@ -141,13 +141,15 @@ def gateway_in_home(config_text: str, home: Path) -> Iterator[RunningGateway]:
 
 
 def start_process(config_path: Path, log_path: Path, *, port: int | None = None,
-                  env: dict[str, str] | None = None) -> RunningGateway:
-    """``crossroads serve`` as a separate process (for kill -9, SIGTERM, many workers)."""
+                  env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                  ) -> RunningGateway:
+    """``crossroads serve`` as a separate process (for kill -9, SIGTERM, many workers);
+    ``args`` are more options for ``serve`` (``("--workers", "2")``)."""
     port = port or free_port()
     with log_path.open("ab") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(
             [sys.executable, "-m", "crossroads", "serve", "--config", str(config_path),
-             "--port", str(port)],
+             "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "CROSSROADS_MASTER_KEY": MASTER, **(env or {})},
