@@ -13,8 +13,17 @@ from .vendors import _fakes, vendor  # noqa: F401  (fixtures shared by e2e tests
 
 
 def on_ci() -> bool:
-    """True under CI=true, where a missing requirement is a failure, never a skip."""
-    return os.environ.get("CI", "").lower() == "true"
+    """True on CI (``CI`` set to true/True/TRUE/1/yes), where a missing requirement is a
+    failure, never a skip. GitHub Actions, GitLab and most runners set ``CI=true``; some
+    set ``CI=1``: all mean the same here."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def skip_or_fail(reason: str) -> None:
+    """A failure on CI (every test must run there), elsewhere a skip saying ``reason``."""
+    if on_ci():
+        pytest.fail(f"required under CI: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def require(module: str, hint: str) -> ModuleType:
@@ -46,6 +55,7 @@ def _isolated_env(
         "GOOGLE_API_KEY",
         "GOOGLE_GEMINI_BASE_URL",
         "CROSSROADS_CONFIG",
+        "CROSSROADS_MASTER_KEY",
     ):
         monkeypatch.delenv(var, raising=False)
     home = tmp_path_factory.mktemp("crossroads-home")

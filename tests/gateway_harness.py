@@ -87,29 +87,40 @@ def _wait_ready(
 
 @contextmanager
 def gateway_thread(config_text: str) -> Iterator[RunningGateway]:
-    """The gateway app on a free loopback port, in this process."""
-    os.environ.setdefault("CROSSROADS_MASTER_KEY", MASTER)
-    config = parse_config(config_text, "test-gateway.yaml")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            ws="none",
-            timeout_graceful_shutdown=5,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    running = RunningGateway(f"http://127.0.0.1:{port}", server=server, thread=thread)
+    """The gateway app on a free loopback port, in this process.
+
+    ``$CROSSROADS_MASTER_KEY`` is :data:`MASTER` unless the test set it (to "" for a
+    gateway without a master key), and only while the gateway runs: no later test
+    inherits it."""
+    previous = os.environ.get("CROSSROADS_MASTER_KEY")
+    os.environ["CROSSROADS_MASTER_KEY"] = MASTER if previous is None else previous
     try:
-        _wait_ready(running.url)
-        yield running
+        config = parse_config(config_text, "test-gateway.yaml")
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                access_log=False,
+                ws="none",
+                timeout_graceful_shutdown=5,
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running = RunningGateway(f"http://127.0.0.1:{port}", server=server, thread=thread)
+        try:
+            _wait_ready(running.url)
+            yield running
+        finally:
+            running.stop()
     finally:
-        running.stop()
+        if previous is None:
+            os.environ.pop("CROSSROADS_MASTER_KEY", None)
+        else:
+            os.environ["CROSSROADS_MASTER_KEY"] = previous
 
 
 @contextmanager
@@ -130,13 +141,15 @@ def gateway_in_home(config_text: str, home: Path) -> Iterator[RunningGateway]:
 
 
 def start_process(config_path: Path, log_path: Path, *, port: int | None = None,
-                  env: dict[str, str] | None = None) -> RunningGateway:
-    """``crossroads serve`` as a separate process (for kill -9, SIGTERM, many workers)."""
+                  env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                  ) -> RunningGateway:
+    """``crossroads serve`` as a separate process (for kill -9, SIGTERM, many workers);
+    ``args`` are more options for ``serve`` (``("--workers", "2")``)."""
     port = port or free_port()
     with log_path.open("ab") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(
             [sys.executable, "-m", "crossroads", "serve", "--config", str(config_path),
-             "--port", str(port)],
+             "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "CROSSROADS_MASTER_KEY": MASTER, **(env or {})},

@@ -11,13 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from crossroads.catalog import load_catalog
+from crossroads.catalog import find_model, load_catalog
 from crossroads.cli import app
 
 from .fakes.server import DEFAULT_TEXT, Reply
-from .vendors import VendorSetup
+from .vendors import _VENDOR_MODEL, VendorSetup
 
 runner = CliRunner()
 
@@ -77,7 +78,11 @@ def test_chat_json_has_usage_timings_and_cost(vendor: VendorSetup) -> None:
     assert data["usage"]["prompt_tokens"] == 11
     assert data["usage"]["timings"]["time_to_first_token_s"] >= 0
     assert data["usage"]["timings"]["total_s"] >= data["usage"]["timings"]["time_to_first_token_s"]
-    assert data["cost_usd"] > 0, "catalog prices give a cost"
+    # the fakes report 11 prompt and 7 completion tokens, priced at the catalog's list prices
+    assert data["usage"]["completion_tokens"] == 7
+    prices = find_model(_VENDOR_MODEL[vendor.vendor]).prices  # type: ignore[union-attr]
+    assert prices is not None
+    assert data["cost_usd"] == pytest.approx((11 * prices.input + 7 * prices.output) / 1e6)
 
 
 def test_chat_prints_streamed_tool_call(vendor: VendorSetup) -> None:

@@ -13,8 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from crossroads.cli import app
+from crossroads.report.charts import CLOSED_FILL, OPEN_FILL, PALETTE
 
-from .browser import CHROMIUM_FLAGS, _chromium, _png_pixels
+from .browser import CHROMIUM_FLAGS, _chromium, _near, _pixels, _region
+from .conftest import require
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import Reply
 
@@ -52,14 +54,22 @@ def test_closed_model_with_a_key_is_measured_others_are_not(
     report = json.loads((out / "report.json").read_text())
     models = {m["name"]: m for m in report["models"]}
     assert models["openai/gpt-4o-mini"]["measured"] is True
-    assert 0 < models["openai/gpt-4o-mini"]["quality"]["mean"] < 1
+    # the fake knows one answer ("Paris"): one of the quick suite's 34 items asks it
+    quality = models["openai/gpt-4o-mini"]["quality"]
+    assert quality["mean"] == pytest.approx(1 / 34)
+    assert quality["pass_rate"] == pytest.approx(1 / 34)
+    assert quality["ci_low"] == 0.0
     assert models["anthropic/claude-haiku-4-5"]["measured"] is False
     assert "ANTHROPIC_API_KEY" in models["anthropic/claude-haiku-4-5"]["note"]
     assert models["meta/llama-3.1-8b"]["note"].startswith("not measured here")
     assert report["volume"]["tokens_per_month"] == 50e6
     # the fake answers with 11 prompt and 7 completion tokens: TCO uses that measured mix
     assert report["volume"]["input_share"] == pytest.approx(11 / 18)
-    assert report["recommendation"]["model"] in models
+    # self-hosting the 8B at 50M tokens a month, with the default weights
+    assert report["recommendation"]["model"] == "meta/llama-3.1-8b"
+    assert [r["model"] for r in report["advice"]["ranking"]] == [
+        "meta/llama-3.1-8b", "anthropic/claude-haiku-4-5", "openai/gpt-4o-mini"
+    ]
     assert {r["model"] for r in report["advice"]["ranking"]} == set(models)
     assert set(report["dimensions"]["scores"]["openai/gpt-4o-mini"]) == {
         "cost",
@@ -96,7 +106,11 @@ def test_hospital_profile_recommends_an_open_model(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert report["recommendation"]["model"].startswith("meta/")
+    # on-premises only: GPT-4o is out, and the 70B's quality outweighs the 8B's cost
+    assert report["recommendation"]["model"] == "meta/llama-3.3-70b"
+    assert [r["model"] for r in report["advice"]["ranking"]] == [
+        "meta/llama-3.3-70b", "meta/llama-3.1-8b"
+    ]
     assert "openai/gpt-4o" in {x["model"] for x in report["advice"]["excluded"]}
 
 
@@ -109,10 +123,7 @@ def test_bad_inputs_are_clear(tmp_path: Path) -> None:
 
 
 def test_offline_defaults_end_to_end(tmp_path: Path) -> None:
-    if os.environ.get("CI") == "true":
-        import llama_cpp  # noqa: F401
-    else:
-        pytest.importorskip("llama_cpp", reason="pip install -e '.[dev]' for the embedded model")
+    require("llama_cpp", "pip install -e '.[dev]' for the embedded model")
     env = {**os.environ, "CROSSROADS_HOME": str(tmp_path / "home"), "COLUMNS": "120"}
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(var, None)
@@ -155,7 +166,18 @@ def test_offline_defaults_end_to_end(tmp_path: Path) -> None:
         assert shot.returncode == 0, shot.stderr[-2000:]
         console = [ln for ln in shot.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
         assert console == []
-        width, height, raw = _png_pixels(png.read_bytes())
-        assert (width, height) == (1000, 700)
-        top = raw[: len(raw) // 2]  # the chart is moved to the top left in solo mode
-        assert len(set(top)) > 32, f"{chart} chart area is blank"
+        width, bpp, rows = _pixels(png.read_bytes())
+        assert (width, len(rows)) == (1000, 700)
+        if chart == "cost":
+            # eight models: every colour of the palette draws its line inside the axes
+            plot = _region(rows, bpp, 88, 42, 568, 342)
+            for colour in PALETTE:
+                assert _near(plot, colour) > 40, colour
+        else:
+            # offline only the open embedded model is measured: one green bar, no blue
+            bars = _region(rows, bpp, 228, 52, 648, 280)
+            assert _near(bars, OPEN_FILL, 12) > 1000
+            assert _near(bars, CLOSED_FILL, 12) == 0
+            assert _near(_region(rows, bpp, 220, 5, 400, 30), CLOSED_FILL, 12) > 50  # legend
+        # solo mode: the chart alone at the top left, nothing else on the page
+        assert len(set(_region(rows, bpp, 0, 420, width, 700))) == 1, chart

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from crossroads.catalog import find_model
 from crossroads.cli import app
+from crossroads.decide.cost_options import training_gpu_hours
 
 runner = CliRunner()
 OPEN, CLOSED, UNTUNABLE = "meta/llama-3.1-8b", "openai/gpt-4o-mini", "openai/gpt-4-turbo"
@@ -44,7 +45,14 @@ def test_training_is_costed_on_both_paths(months: float | None) -> None:
     )
     assert closed["cost"]["total"] == pytest.approx(closed["cost"]["compute"] + expected)
     opened = rows[OPEN]
-    assert opened["cost"]["training"] > 0
+    # 6 FLOPs x parameters x tokens on the fitted GPU, at its hourly price, amortised
+    option = opened["option"]
+    params = find_model(OPEN).parameters_b  # type: ignore[union-attr]
+    assert params is not None
+    hours, _ = training_gpu_hours(params, 2e6, option["gpu"])
+    assert option["training_usd"] == pytest.approx(hours * option["gpu_hour_usd"])
+    assert opened["cost"]["training"] == pytest.approx(hours * option["gpu_hour_usd"] / spread)
+    assert opened["training"]["per_month"] == pytest.approx(opened["cost"]["training"])
     assert opened["training"]["months"] == spread and "GPU-hours" in opened["training"]["note"]
     assert any("Training: one-off fine-tuning on 2M tokens" in s for s in data["assumptions"])
 

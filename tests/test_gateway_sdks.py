@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx
 import openai
 import pytest
 
+from crossroads.catalog import find_model
 from crossroads.gateway.ledger import usage_report
 from crossroads.store import open_database
 
@@ -276,12 +278,23 @@ def test_every_response_has_a_request_id(gw: RunningGateway) -> None:
 def test_ledger_and_metrics_record_each_request(
     gw: RunningGateway, _fakes: dict[str, FakeServer]
 ) -> None:
+    def team() -> dict[str, Any]:
+        with open_database(gw.database_url) as db:
+            rows = {r["key"]: r for r in usage_report(db, "key", None)}
+        return rows.get("team", {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                                 "cost_usd": 0.0})
+
+    before = team()
     _fakes["openai"].script(Reply("one", prompt_tokens=1000, completion_tokens=500))
     oai(gw).chat.completions.create(model="up-openai", messages=[{"role": "user", "content": "a"}])
-    with open_database(gw.database_url) as db:
-        rows = {r["key"]: r for r in usage_report(db, "key", None)}
-    assert rows["team"]["requests"] >= 1
-    assert rows["team"]["cost_usd"] > 0
+    after = team()
+    assert after["requests"] - before["requests"] == 1
+    assert after["prompt_tokens"] - before["prompt_tokens"] == 1000
+    assert after["completion_tokens"] - before["completion_tokens"] == 500
+    # gpt-4o at the catalog's list prices: $2.50 and $10 per 1M tokens
+    prices = find_model("openai/gpt-4o").prices  # type: ignore[union-attr]
+    assert (prices.input, prices.output) == (2.5, 10.0)
+    assert after["cost_usd"] - before["cost_usd"] == pytest.approx(0.0075, abs=1e-12)
     metrics = httpx.get(gw.url + "/metrics", headers={"Authorization": f"Bearer {MASTER}"}).text
     assert 'crossroads_requests_total{key="team",model="up-openai",status="200"}' in metrics
     assert "crossroads_request_latency_seconds_bucket" in metrics

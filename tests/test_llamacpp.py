@@ -13,12 +13,9 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-if os.environ.get("CI") == "true":
-    import llama_cpp  # noqa: F401  (CI must run these tests, never skip them)
-else:
-    pytest.importorskip(
-        "llama_cpp", reason="llama-cpp-python is not installed: pip install -e '.[dev]'"
-    )
+from .conftest import require
+
+require("llama_cpp", "llama-cpp-python is not installed: pip install -e '.[dev]'")
 
 from crossroads import Client
 from crossroads.backends.base import Deployment

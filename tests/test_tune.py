@@ -10,22 +10,17 @@ data fails with ``file:line`` and leaves nothing registered.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-if os.environ.get("CI") == "true":
-    import peft  # noqa: F401  (CI must have the local-model stack: fail, never skip)
-    import torch  # noqa: F401
-else:
-    _hint = (
-        "needs torch, transformers and peft: pip install torch==2.13.0 && pip install -e '.[dev]'"
-    )
-    pytest.importorskip("torch", reason=_hint)
-    pytest.importorskip("peft", reason=_hint)
+from .conftest import require
+
+_hint = "needs torch, transformers and peft: pip install torch==2.13.0 && pip install -e '.[dev]'"
+require("torch", _hint)
+require("peft", _hint)
 
 from typer.testing import CliRunner
 

@@ -17,6 +17,8 @@ from crossroads.tune.data import (
     tokenize_examples,
 )
 
+from .conftest import require
+
 
 def write(path: Path, lines: list[Any]) -> Path:
     path.write_text(
@@ -119,7 +121,7 @@ def test_split_is_seeded_and_keeps_one_of_each(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tokenizers() -> dict[str, Any]:
-    pytest.importorskip("transformers", reason="needs transformers: pip install -e '.[dev]'")
+    require("transformers", "needs transformers: pip install -e '.[dev]'")
     from .local_models import CHAT_TEMPLATE, build_tokenizer
 
     plain = build_tokenizer()

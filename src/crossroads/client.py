@@ -143,20 +143,25 @@ class AsyncClient:
         return self.stream(self._request(model, messages, options))
 
     async def _stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
-        """The router falls back until the first chunk; timings ride on the usage chunk."""
+        """The router falls back until the first chunk; timings ride on the usage chunk.
+
+        A server that sends no usage in streams (llama-cpp-python's, some proxies) gets
+        the gateway's estimate: the prompt's estimate and one token per content delta."""
         start = time.perf_counter()
         opened = await self.router.open_stream(request)
         first: float | None = None
         held: ChatChunk | None = None
-        tokens = 0
+        tokens = deltas = 0
         try:
             chunk: ChatChunk | None = opened.first
             rest = opened.rest
             while chunk is not None:
-                if first is None and any(
+                if any(
                     c.delta.content or c.delta.tool_calls or c.delta.refusal for c in chunk.choices
                 ):
-                    first = time.perf_counter() - start
+                    deltas += 1
+                    if first is None:
+                        first = time.perf_counter() - start
                 if chunk.usage is not None:
                     # Hold usage back so timings can be attached when the stream ends.
                     if held is not None:
@@ -169,7 +174,11 @@ class AsyncClient:
         finally:
             opened.end(tokens)
             await close_stream(opened.rest)
-        usage = held.usage if held is not None and held.usage is not None else Usage()
+        if held is not None and held.usage is not None:
+            usage = held.usage
+        else:
+            prompt = estimate_prompt_tokens(request)
+            usage = Usage.of(prompt, deltas)
         usage.timings = Timings(time_to_first_token_s=first, total_s=time.perf_counter() - start)
         yield held or ChatChunk(id="chatcmpl-usage", model=request.model, usage=usage)
 

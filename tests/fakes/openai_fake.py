@@ -201,6 +201,8 @@ class OpenAIFake(FakeServer):
                     return
                 if reply.truncate_after_chunks is not None and sent >= reply.truncate_after_chunks:
                     return
+                if reply.chunk_delay_s:
+                    await asyncio.sleep(reply.chunk_delay_s)
                 yield chunk({"content": piece})
                 sent += 1
         yield chunk({}, reply.finish)

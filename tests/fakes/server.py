@@ -47,6 +47,8 @@ class Reply:
     truncate_after_chunks: int | None = None
     #: Seconds to wait before answering (OpenAI fake).
     delay_s: float = 0.0
+    #: For streams: seconds to wait before each content chunk (OpenAI fake).
+    chunk_delay_s: float = 0.0
 
     @classmethod
     def error(cls, status: int, message: str = "boom", *, type: str = "", **headers: str) -> Reply:

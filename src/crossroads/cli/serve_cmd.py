@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +23,31 @@ def _log_level(value: str) -> str:
     if level not in LOG_LEVELS:
         raise typer.BadParameter(f"{value!r}: choose one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+@contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, one fresh directory for Prometheus' multiprocess mode (set
+    before the workers start, so each writes its counters there and any scrape sums
+    them), removed afterwards. A directory the operator set is used as it is, emptied
+    first as prometheus_client requires."""
+    from ..gateway.metrics import MULTIPROC_ENV
+
+    if workers <= 1:
+        yield
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="crossroads-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)
 
 
 def serve(
@@ -37,9 +68,6 @@ def serve(
 ) -> None:
     """Serve every configured model behind /v1/chat/completions, /v1/messages,
     /v1/embeddings and /v1/models, with keys, budgets, rate limits and a usage ledger."""
-    import os
-    from pathlib import Path
-
     from ._common import config_path, run_guarded
 
     def start() -> None:
@@ -59,18 +87,19 @@ def serve(
             f"(OpenAI base_url http://{host}:{port}/v1, Anthropic base_url http://{host}:{port})",
             err=True,
         )
-        uvicorn.run(
-            "crossroads.gateway.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            # httptools, with header size/count and read deadlines (gateway.http_limits)
-            **uvicorn_options(cfg.gateway),
-            log_level=log_level,
-            access_log=access_log,
-            timeout_graceful_shutdown=int(cfg.gateway.shutdown_timeout_s) or None,
-        )
+        with shared_metrics(workers):
+            uvicorn.run(
+                "crossroads.gateway.app:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                loop="uvloop",
+                # httptools, with header size/count and read deadlines (gateway.http_limits)
+                **uvicorn_options(cfg.gateway),
+                log_level=log_level,
+                access_log=access_log,
+                timeout_graceful_shutdown=int(cfg.gateway.shutdown_timeout_s) or None,
+            )
 
     run_guarded(start)

@@ -1,7 +1,10 @@
 """Prometheus metrics of the gateway (``GET /metrics``), labelled by model and key name.
 
 Keys appear by their name (``crossroads keys create --name``), never their value. With
-``--workers N`` each worker process exposes its own counters. Label values are bounded:
+``--workers N`` the workers write their counters to files in one directory
+(``$PROMETHEUS_MULTIPROC_DIR``, set by ``crossroads serve``: Prometheus' multiprocess
+mode) and any worker's scrape adds them all up, so each request is counted once
+whichever worker served it and whichever answers the scrape. Label values are bounded:
 a model name the configuration does not define is counted as ``other``
 (:class:`~.exposure.Exposure`), so clients cannot add series or bytes to the scrape.
 Reading the scrape needs a token when the gateway has a master key
@@ -10,13 +13,18 @@ Reading the scrape needs a token when the gateway has a master key
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .exposure import Exposure, key_label
 from .metrics_access import MetricsAccess
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "Metrics"]
+
+#: Where the workers of ``crossroads serve --workers N`` keep their counters.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -99,4 +107,13 @@ class Metrics:
         self.requests.labels(self.exposure.model_label(model), key_label(key), str(status)).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The scrape: this process's registry, or with several workers the sum of all of
+        theirs (read from the multiprocess directory)."""
+        folder = os.environ.get(MULTIPROC_ENV)
+        if not folder:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=folder)
+        return generate_latest(merged)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -13,6 +15,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config, crossroads_home
 from ..errors import ConfigError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no file lock; one process migrates there
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["Database", "database_url_for", "open_database"]
 
@@ -53,15 +60,42 @@ class Database:
         self.dispose()
 
 
+#: PostgreSQL advisory lock id held while migrating (any constant the app owns).
+_MIGRATION_LOCK = 0x63726F7373  # "cross"
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """One migrator at a time on a SQLite file: ``serve --workers N`` starts N processes
+    that open a fresh database at the same moment, and two running the migrations at
+    once fail ("table ... already exists"). PostgreSQL takes an advisory lock instead
+    (in :func:`_upgrade`); an in-memory database has nobody to race."""
+    path = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
+    if not path or path == ":memory:" or fcntl is None:
+        yield
+        return
+    with open(path + ".migrate.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _upgrade(engine: Engine) -> None:
-    """Apply the package's Alembic migrations (idempotent)."""
+    """Apply the package's Alembic migrations (idempotent, one process at a time)."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    with resources.as_file(resources.files("crossroads.store") / "migrations") as folder:
+    with (
+        resources.as_file(resources.files("crossroads.store") / "migrations") as folder,
+        _migration_lock(str(engine.url)),
+    ):
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(folder))
         with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
 
