@@ -114,6 +114,29 @@ def test_early_stopping_with_the_default_patience(
     best = min(vals)
     assert result.best_val_loss == pytest.approx(best)
     assert len(vals) - 1 - vals.index(best) == 2  # exactly `patience` evaluations after it
+    assert vals[-1] > best
+
+    # The saved model is the best one, not the last: its validation loss is the best.
+    from crossroads.backends.hf import TransformersOptions, load_weights
+    from crossroads.routing import resolve
+    from crossroads.tune.data import load_examples, split_examples
+
+    _, val = split_examples(load_examples(data)[0], 0.25, 0)
+    val_file = tmp_path / "val.jsonl"
+    val_file.write_text(
+        "".join(json.dumps({"messages": e.as_dicts()}) + "\n" for e in val), encoding="utf-8"
+    )
+    deployment = resolve("local/tiny-early", Config())
+    saved = load_weights(
+        deployment.model,
+        TransformersOptions(
+            device="cpu",
+            dtype="float32",
+            base_model=str(tiny_models["llama"]),  # type: ignore[arg-type]
+        ),
+        "cpu",
+    )
+    assert mean_loss(saved, tiny_models["llama"], val_file) == pytest.approx(best, rel=1e-4)
 
 
 def test_gradient_accumulation_equals_the_larger_batch(
