@@ -48,7 +48,10 @@ def _reference(model: Any, tok: Any, prompts: list[list[int]], eos: set[int]) ->
     return rows
 
 
-async def _engine_ids(engine: BatchingEngine, prompts: list[list[int]], together: bool) -> list:
+async def _engine_ids(engine: BatchingEngine, prompts: list[list[int]], mode: str) -> list:
+    """Greedy ids from the engine: ``alone`` one request at a time, ``together`` all
+    submitted at once (one batch), ``joined`` the first running before the others arrive
+    and join its batch mid-decode."""
     seen: dict[int, list[int]] = {}
     finish = engine._finish
 
@@ -64,10 +67,19 @@ async def _engine_ids(engine: BatchingEngine, prompts: list[list[int]], together
             async for _ in engine.submit(p).deltas():
                 pass
 
-        if together:
+        if mode == "together":
             engine.stats.max_batch_seen = 0
             await asyncio.gather(*(run(p) for p in params))
             assert engine.stats.max_batch_seen == len(prompts)
+        elif mode == "joined":
+            joined = engine.stats.joined
+            first = engine.submit(params[0])
+            stream = first.deltas()
+            await anext(stream)  # the first request is decoding
+            await asyncio.gather(*(run(p) for p in params[1:]))
+            async for _ in stream:
+                pass
+            assert engine.stats.joined > joined
         else:
             for p in params:
                 await run(p)
@@ -91,6 +103,10 @@ async def test_engine_equals_transformers_generate(tiny_models: TinyModels, arch
     batched_ref = _reference(model, tok, prompts, eos)
     assert all(len(r) > 4 for r in single_ref)  # enough tokens to exercise the KV cache
 
-    assert await _engine_ids(engine, prompts, together=False) == single_ref
-    assert await _engine_ids(engine, prompts, together=True) == batched_ref
+    assert await _engine_ids(engine, prompts, "alone") == single_ref
+    assert await _engine_ids(engine, prompts, "together") == batched_ref
     assert batched_ref == single_ref  # and padding changes nothing in either
+    # Requests joining a running batch (KV caches left-padded and merged) too.
+    long_first = [prompts[1], prompts[0], prompts[2], prompts[3]]
+    expected = [single_ref[1], single_ref[0], single_ref[2], single_ref[3]]
+    assert await _engine_ids(engine, long_first, "joined") == expected
