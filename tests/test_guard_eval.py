@@ -169,7 +169,7 @@ def test_guard_check_prints_the_redacted_text_verbatim_with_one_final_newline() 
 #: findings that match no label, negative texts with a finding. The pass mark on each is
 #: the measured count plus MARGIN items, so a regression of a few items fails.
 MEASURED = {
-    ("pii", "all"): (689, 135, 4, 1, 1),
+    ("pii", "all"): (689, 135, 0, 1, 1),
     ("secrets", "all"): (119, 30, 0, 0, 0),
     ("injection", "all"): (151, 128, 1, 0, 0),
     ("pii", "faker"): (684, 240, 108, 2, 0),
@@ -252,9 +252,12 @@ def test_partly_covered_entity_is_a_miss() -> None:
     whole = Finding(8, len(text), "address")
     (full,) = score_spans("pii", [row], lambda _: [street, whole])
     assert full.recall == 1.0
-    pieces = [street, Finding(28, len(text), "address")]  # ", " left unmasked
+    pieces = [street, Finding(28, len(text), "address")]  # only ", " left between them
     (gap,) = score_spans("pii", [row], lambda _: pieces)
-    assert gap.recall == 0.0
+    assert gap.recall == 1.0  # separators leak nothing
+    short = [street, Finding(28, len(text) - 1, "address")]  # the city's last letter left
+    (tail,) = score_spans("pii", [row], lambda _: short)
+    assert tail.recall == 0.0
 
 
 def test_guard_eval_prints_regression_and_held_out_rows_apart() -> None:

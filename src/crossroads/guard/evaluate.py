@@ -20,8 +20,8 @@ Two kinds of rows, reported apart:
   probe data (injection attacks and plain requests, ProPILE personal data).
 
 PII and secrets are scored at character level: a labelled entity is found only when
-findings of its type (any secret category for secrets) cover every one of its
-characters — a partly masked address (street masked, postcode and city left) is a miss.
+findings of its type (any secret category for secrets) cover every letter and digit of
+it — a partly masked address (street masked, postcode and city left) is a miss.
 A finding is correct when it overlaps a labelled entity of its type. Injection is
 scored per text.
 
@@ -163,7 +163,7 @@ def score_spans(
             return overlap and (not same_type or f.category == g["type"])
 
         for g in gold:
-            ok = covered(g, [f for f in found if hit(f, g)])
+            ok = covered(row["text"], g, [f for f in found if hit(f, g)])
             for s in targets + ([slot(g["type"])] if by == "type" else []):
                 s.positives += 1
                 s.found += ok
@@ -175,9 +175,10 @@ def score_spans(
     return [total, *(slices[k] for k in sorted(slices))]
 
 
-def covered(entity: dict[str, Any], findings: Iterable[Finding]) -> bool:
-    """True when ``findings`` together cover every character of ``entity``."""
-    todo = set(range(entity["start"], entity["end"]))
+def covered(text: str, entity: dict[str, Any], findings: Iterable[Finding]) -> bool:
+    """True when ``findings`` together cover every letter and digit of ``entity`` in
+    ``text`` (separators between two masked parts leak nothing)."""
+    todo = {i for i in range(entity["start"], entity["end"]) if text[i].isalnum()}
     for f in findings:
         todo.difference_update(range(f.start, f.end))
     return not todo
