@@ -60,6 +60,14 @@ POSITIVES = [
     ("name", "Best regards,\nGrace O'Brien\n", "Grace O'Brien"),
     ("name", "Mijn naam is Sanne de Vries.", "Sanne de Vries"),
     ("name", '{"contact": "Name: Ana Santos"}', "Ana Santos"),
+    # "Av." is Spanish and Portuguese: the longer (Portuguese) reading keeps postcode and
+    # city inside the address, instead of leaving them unmasked.
+    ("address", "Morada: Av. Garrett, 105, 4000-322 Porto", "Av. Garrett, 105, 4000-322 Porto"),
+    (
+        "address",
+        "Endereço: Av. Augusta, 211, 01310-200 São Paulo",
+        "Av. Augusta, 211, 01310-200 São Paulo",
+    ),
 ]
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats as sps
 
+from crossroads.evals import stats as stats_module
 from crossroads.evals.stats import (
     DEFAULT_EFFECT,
     Interval,
@@ -152,6 +154,67 @@ def test_percentile_ci_brackets_true_percentiles() -> None:
     assert math.isnan(percentile_ci([], 50).estimate)
     with pytest.raises(ValueError):
         percentile_ci(x, 101)
+
+
+@pytest.mark.parametrize("n", [7, 20, 200])
+def test_percentile_ci_fast_and_slow_paths_agree_exactly(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One definition (np.percentile's linear interpolation) on both paths: the
+    count-matrix path and the per-resample path give the same interval, bit for bit,
+    on the same data and seed; ties (rounded data) included."""
+    x = np.round(np.random.default_rng(3).lognormal(0.0, 0.5, n), 1)
+    qs = (0.0, 5.0, 50.0, 90.0, 95.0, 99.0, 100.0)
+    fast = [percentile_ci(x, q, n_resamples=2000, seed=11) for q in qs]
+    # Fewer cells per block than n x resamples sends the same call down the slow path.
+    monkeypatch.setattr(stats_module, "_BLOCK_CELLS", n * 2000 - 1)
+    slow = [percentile_ci(x, q, n_resamples=2000, seed=11) for q in qs]
+    assert fast == slow
+    # ... and both are the percentile of explicitly drawn resamples.
+    idx = np.random.default_rng(11).integers(0, n, size=(2000, n), dtype=np.int32)
+    boot = np.percentile(x[idx], 95.0, axis=1)
+    low, high = np.quantile(boot, [0.025, 0.975])
+    assert (fast[4].low, fast[4].high) == (float(low), float(high))
+
+
+def _mc_tolerance(make: Callable[[int], Interval]) -> tuple[Interval, float, float]:
+    """Seed 0's interval and 4 Monte-Carlo standard errors of its ends (from 8 seeds)."""
+    runs = [make(seed) for seed in range(1, 9)]
+    sd_low = float(np.std([r.low for r in runs], ddof=1))
+    sd_high = float(np.std([r.high for r in runs], ddof=1))
+    return make(0), 4 * sd_low * math.sqrt(2), 4 * sd_high * math.sqrt(2)
+
+
+@pytest.mark.parametrize("q", [50.0, 95.0])
+def test_percentile_ci_matches_scipy_bootstrap_percentile(q: float) -> None:
+    x = np.random.default_rng(5).lognormal(0.0, 0.5, 200)
+    ref = sps.bootstrap(
+        (x,),
+        lambda s, axis: np.percentile(s, q, axis=axis),
+        n_resamples=20000,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(123),
+    ).confidence_interval
+    ours, tol_low, tol_high = _mc_tolerance(
+        lambda seed: percentile_ci(x, q, n_resamples=20000, seed=seed)
+    )
+    assert 0 < max(tol_low, tol_high) < ours.width / 5  # a tight comparison
+    assert abs(ours.low - ref.low) <= tol_low, (ours, ref, tol_low)
+    assert abs(ours.high - ref.high) <= tol_high, (ours, ref, tol_high)
+
+
+def test_bootstrap_mean_ci_matches_scipy_bootstrap_percentile() -> None:
+    x = np.random.default_rng(6).exponential(1.0, 150)
+    ref = sps.bootstrap(
+        (x,), np.mean, n_resamples=20000, method="percentile", rng=np.random.default_rng(7)
+    ).confidence_interval
+    ours, tol_low, tol_high = _mc_tolerance(
+        lambda seed: bootstrap_mean_ci(x, n_resamples=20000, seed=seed)
+    )
+    assert 0 < max(tol_low, tol_high) < ours.width / 5
+    assert abs(ours.low - ref.low) <= tol_low, (ours, ref, tol_low)
+    assert abs(ours.high - ref.high) <= tol_high, (ours, ref, tol_high)
 
 
 # ------------------------------------------------------------------------- sample size

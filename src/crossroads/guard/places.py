@@ -264,11 +264,18 @@ def address_spans(text: str, runs: Iterable[tuple[int, int]]) -> Iterable[tuple[
             words = set(tokens_of(text.lower()))
         candidates += [p for p, keys in _KEYWORD_FIRST if not keys.isdisjoint(words)]
         lo, hi = max(0, start - 90), min(len(text), end + 80)
+        # The longest match wins: "Av. Augusta, 211, 01310-200 São Paulo" is Spanish up
+        # to the house number and Portuguese up to the city.
+        best: re.Match[str] | None = None
         for pattern in candidates:
             for m in pattern.finditer(text, lo, hi):
-                if m.start() <= start < m.end() and (span := emit(m)):
-                    covered = span[1]
-                    yield span
+                if m.start() <= start < m.end() and (
+                    best is None or m.end() - m.start() > best.end() - best.start()
+                ):
+                    best = m
+        if best is not None and (span := emit(best)):
+            covered = span[1]
+            yield span
 
 
 # -- names -------------------------------------------------------------------------------
