@@ -245,6 +245,21 @@ class HTTPTransport:
             raise self.error_mapper(response.status_code, _body_of(response), response.headers)
         return _body_of(response)
 
+    async def stream_bytes(
+        self, path: str, body: dict[str, Any], params: dict[str, str] | None = None
+    ) -> AsyncIterator[bytes]:
+        """POST and yield the answer's body as it arrives, one piece per read from the
+        connection (what arrived together stays together); read it to the end, as
+        :meth:`stream_sse` says."""
+        response = await self._send(path, body, params, stream=True)
+        try:
+            async for part in _body_bytes(response):
+                yield part
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc) from exc
+        finally:
+            await response.aclose()
+
     async def stream_sse(
         self, path: str, body: dict[str, Any], params: dict[str, str] | None = None
     ) -> AsyncIterator[SSEEvent]:
