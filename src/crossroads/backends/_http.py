@@ -22,7 +22,7 @@ import httpx
 from .. import __version__
 from ..errors import APIError, UpstreamTimeoutError, UpstreamUnavailableError
 from ._fasthttp import FastTransport, fast_transport_enabled
-from ._sse import SSEEvent, decode_event, iter_sse
+from ._sse import SSEEvent, decode_event, iter_sse, json_loads
 from .base import Backend, Deployment
 
 __all__ = [
@@ -225,7 +225,7 @@ class HTTPTransport:
         """POST a JSON body and return the decoded JSON answer and its headers."""
         response = await self._send(path, body, params, stream=False)
         try:
-            return response.json(), response.headers
+            return json_loads(response.content), response.headers
         except ValueError as exc:
             raise UpstreamUnavailableError(
                 f"answer was not JSON (status {response.status_code})", vendor=self.vendor
