@@ -102,7 +102,7 @@ class _Reader:
     """What the relay reads off the events on their way: usage, content deltas counted,
     time to the first one, and each event's bytes with the client's model name."""
 
-    __slots__ = ("call", "counted", "model", "usage", "usage_event")
+    __slots__ = ("call", "counted", "model", "swap", "usage", "usage_event")
 
     def __init__(self, call: Call) -> None:
         self.call = call
@@ -111,6 +111,8 @@ class _Reader:
         self.usage_event: bytes | None = None
         self.counted = 0
         self.model = json.dumps(call.model).encode()
+        #: The upstream's ``"model": "..."`` member as it wrote it, and ours for it.
+        self.swap: tuple[bytes, bytes] = (b"", b"")
 
     def read(self, events: list[RawEvent]) -> bytes:
         """The bytes to send now for ``events``."""
@@ -124,7 +126,7 @@ class _Reader:
             raw = event.raw
             model = data.get("model")
             if model is not None and model != self.call.model:
-                raw = _MODEL.sub(lambda m: m.group(1) + self.model, raw, count=1)
+                raw = self._rename(raw)
             usage = data.get("usage")
             if usage:
                 self.usage = usage_from_openai(usage)
@@ -142,6 +144,18 @@ class _Reader:
                         self.call.ttft_s = time.perf_counter() - self.call.started
             out.append(raw)
         return b"".join(out)
+
+    def _rename(self, raw: bytes) -> bytes:
+        """``raw`` with the client's model name (the upstream writes its member the same
+        way in every event: found once, then replaced as bytes)."""
+        old, new = self.swap
+        if old and old in raw:
+            return raw.replace(old, new, 1)
+        found = _MODEL.search(raw)
+        if found is None:
+            return raw
+        self.swap = (found.group(0), found.group(1) + self.model)
+        return raw.replace(self.swap[0], self.swap[1], 1)
 
 
 async def _relay(
