@@ -49,9 +49,18 @@ async def record(self, rec):
     await original(self, rec)
     commits.append(time.perf_counter() - start)
 ledger.Ledger.record = record
+inline = ledger.Ledger._write_inline
+queued = []
+def write_inline(self, rec):
+    done = inline(self, rec)
+    if not done:
+        queued.append(rec.request_id)
+    return done
+ledger.Ledger._write_inline = write_inline
 def dump():
     with open(os.environ["TAILS_OUT"], "w") as f:
-        json.dump({"gc": pauses, "commits": commits, "frozen": gc.get_freeze_count()}, f)
+        json.dump({"gc": pauses, "commits": commits, "queued": len(queued),
+                   "frozen": gc.get_freeze_count()}, f)
 import signal
 signal.signal(signal.SIGUSR1, lambda *_: dump())
 from crossroads.cli import main
@@ -98,8 +107,9 @@ def main() -> None:
         )
         print(f"{args.mode}, concurrency {args.concurrency}, {args.requests} requests\n")
         print("| variant | frozen objects | gen0/1/2 collections | gen2 max ms | all GC ms "
-              "per 1k requests | ledger wait p50/p99/max ms | p50 / p99 ms |")
-        print("|---|---|---|---|---|---|---|")
+              "per 1k requests | ledger wait p50/p99/max ms | rows via the writer thread "
+              "| p50 / p99 ms |")
+        print("|---|---|---|---|---|---|---|---|")
         for variant in args.variants.split(","):
             out = work / f"{variant}.json"
             port = free_port()
@@ -136,7 +146,7 @@ def main() -> None:
                   f"{'/'.join(str(len(g)) for g in gens)} | "
                   f"{max(gens[2], default=0) * 1000:.2f} | {per_k:.2f} | "
                   f"{pct(commits, 0.5):.3f} / {pct(commits, 0.99):.3f} / "
-                  f"{max(commits, default=0):.2f} | "
+                  f"{max(commits, default=0):.2f} | {data['queued']} | "
                   f"{result.p50:.1f} / {result.pct(0.99):.1f} |", flush=True)
     finally:
         for p in reversed(procs):
