@@ -4,9 +4,10 @@ start-up heap frozen (the default) or not, and with collection thresholds raised
     .venv/bin/python bench/tails.py [--requests 3000] [--concurrency 16] [--mode stream]
 
 Each variant runs ``crossroads serve`` in a process that records every collection
-(``gc.callbacks``) and every ``Ledger.record`` wait, against the fixed-latency upstream
-of bench/gateway.py; it prints pauses per generation, the ledger wait and the latency
-tail the load generator saw.
+(``gc.callbacks``) and every ``Ledger.record`` wait after a warm-up, against the
+fixed-latency upstream of bench/gateway.py; it prints collections per generation during
+the load, what one full collection costs afterwards, the ledger wait (and how many rows
+went through the writer thread) and the latency tail the load generator saw.
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ def write_inline(self, rec):
     return done
 ledger.Ledger._write_inline = write_inline
 def dump():
+    start = time.perf_counter()
+    gc.collect()
+    full = time.perf_counter() - start
     with open(os.environ["TAILS_OUT"], "w") as f:
-        json.dump({"gc": pauses, "commits": commits, "queued": len(queued),
+        json.dump({"gc": pauses, "commits": commits, "queued": len(queued), "full": full,
                    "frozen": gc.get_freeze_count()}, f)
 import signal
 signal.signal(signal.SIGUSR1, lambda *_: dump())
+def reset(*_):
+    del pauses[:], commits[:], queued[:]
+signal.signal(signal.SIGUSR2, reset)  # after the warm-up: count only the measured load
 from crossroads.cli import main
 sys.argv = ["crossroads", *sys.argv[1:]]
 main()
@@ -106,8 +113,8 @@ def main() -> None:
             "gateway:\n  master_key: ${CROSSROADS_MASTER_KEY}\n"
         )
         print(f"{args.mode}, concurrency {args.concurrency}, {args.requests} requests\n")
-        print("| variant | frozen objects | gen0/1/2 collections | gen2 max ms | all GC ms "
-              "per 1k requests | ledger wait p50/p99/max ms | rows via the writer thread "
+        print("| variant | frozen objects | gen0/1/2 collections | all GC ms | one full "
+              "collection ms | ledger wait p50/p99/max ms | rows via the writer thread "
               "| p50 / p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
         for variant in args.variants.split(","):
@@ -127,6 +134,8 @@ def main() -> None:
             ).json()["key"]
             asyncio.run(run_load("127.0.0.1", port, "/v1/chat/completions", body,
                                  concurrency=args.concurrency, requests=500, key=key))
+            os.kill(gw.pid, signal.SIGUSR2)
+            time.sleep(0.2)
             result = asyncio.run(run_load("127.0.0.1", port, "/v1/chat/completions", body,
                                           concurrency=args.concurrency,
                                           requests=args.requests, key=key))
@@ -141,10 +150,9 @@ def main() -> None:
             gens = [[d for g, d in data["gc"] if g == n] for n in range(3)]
             commits = [c * 1000 for c in data["commits"]]
             total = sum(d for _, d in data["gc"]) * 1000
-            per_k = total / (len(commits) / 1000) if commits else float("nan")
             print(f"| {variant} | {data['frozen']} | "
                   f"{'/'.join(str(len(g)) for g in gens)} | "
-                  f"{max(gens[2], default=0) * 1000:.2f} | {per_k:.2f} | "
+                  f"{total:.2f} | {data['full'] * 1000:.2f} | "
                   f"{pct(commits, 0.5):.3f} / {pct(commits, 0.99):.3f} / "
                   f"{max(commits, default=0):.2f} | {data['queued']} | "
                   f"{result.p50:.1f} / {result.pct(0.99):.1f} |", flush=True)

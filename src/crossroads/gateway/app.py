@@ -104,12 +104,12 @@ def create_app(config: Config | None = None) -> GatewayApp:
 
 def startup_heap_frozen() -> None:
     """Move everything start-up made (modules, config, routes, pydantic schemas) out of
-    the collector's sight: a full collection then walks only what requests allocate,
-    which keeps its pauses, on the p99 path, short (docs/gateway.md, "Tuning")."""
+    the collector's sight, so that a collection walks only what requests allocate, and
+    make young collections rare (BENCHMARKS.md, issue 15; bench/tails.py)."""
     gc.collect()
     gc.freeze()
-    # Young collections every 10,000 allocations rather than 700: a streamed request
-    # allocates a few hundred objects, most gone by its end (bench/tails.py).
+    # A young collection every 10,000 net allocations rather than 700: requests free
+    # nearly all they allocate, so under load collections then almost never run.
     gc.set_threshold(10_000, 20, 20)
 
 
