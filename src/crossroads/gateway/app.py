@@ -28,15 +28,18 @@ from .service import Gateway
 __all__ = ["app_from_env", "create_app"]
 
 
-def create_app(config: Config | None = None) -> GatewayApp:
-    """The gateway app for ``config`` (default: the usual config lookup)."""
+def create_app(config: Config | None = None, *, freeze_heap: bool = False) -> GatewayApp:
+    """The gateway app for ``config`` (default: the usual config lookup). With
+    ``freeze_heap`` (``crossroads serve``, whose process is the gateway's alone) the
+    start-up heap is frozen and young collections made rare: :func:`startup_heap_frozen`."""
     config = config if config is not None else load_config()
     access_log.install()  # no query string (a key put in the URL) in the access log
 
     @asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
         app.gateway = Gateway.create(config)
-        startup_heap_frozen()
+        if freeze_heap:
+            startup_heap_frozen()
         try:
             yield
         finally:
@@ -115,7 +118,7 @@ def startup_heap_frozen() -> None:
 
 def app_from_env() -> GatewayApp:
     """Factory for ``uvicorn --factory`` workers: config from ``$CROSSROADS_CONFIG``."""
-    return create_app(load_config(os.environ.get("CROSSROADS_CONFIG") or None))
+    return create_app(load_config(os.environ.get("CROSSROADS_CONFIG") or None), freeze_heap=True)
 
 
 def _version() -> str:
