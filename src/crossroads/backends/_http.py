@@ -22,7 +22,7 @@ import httpx
 from .. import __version__
 from ..errors import APIError, UpstreamTimeoutError, UpstreamUnavailableError
 from ._fasthttp import FastTransport, fast_transport_enabled
-from ._sse import SSEEvent, decode_event, iter_sse
+from ._sse import SSEEvent, decode_event, iter_sse, json_loads
 from .base import Backend, Deployment
 
 __all__ = [
@@ -225,7 +225,7 @@ class HTTPTransport:
         """POST a JSON body and return the decoded JSON answer and its headers."""
         response = await self._send(path, body, params, stream=False)
         try:
-            return response.json(), response.headers
+            return json_loads(response.content), response.headers
         except ValueError as exc:
             raise UpstreamUnavailableError(
                 f"answer was not JSON (status {response.status_code})", vendor=self.vendor
@@ -244,6 +244,21 @@ class HTTPTransport:
         if not response.is_success:
             raise self.error_mapper(response.status_code, _body_of(response), response.headers)
         return _body_of(response)
+
+    async def stream_bytes(
+        self, path: str, body: dict[str, Any], params: dict[str, str] | None = None
+    ) -> AsyncIterator[bytes]:
+        """POST and yield the answer's body as it arrives, one piece per read from the
+        connection (what arrived together stays together); read it to the end, as
+        :meth:`stream_sse` says."""
+        response = await self._send(path, body, params, stream=True)
+        try:
+            async for part in _body_bytes(response):
+                yield part
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc) from exc
+        finally:
+            await response.aclose()
 
     async def stream_sse(
         self, path: str, body: dict[str, Any], params: dict[str, str] | None = None

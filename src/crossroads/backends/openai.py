@@ -7,6 +7,7 @@ already have this shape, so translation is mostly renaming the model and reading
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -14,10 +15,12 @@ import httpx
 from ..errors import APIError, UpstreamUnavailableError, error_for_status
 from ..types import ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage
 from ._http import HTTPBackend, decode_event, parse_retry_after
+from ._sse import SSEEvent, SSEFramer
 from .base import Capabilities, Deployment
 
 __all__ = [
     "OpenAIBackend",
+    "RawEvent",
     "chunk_from_openai",
     "error_from_openai",
     "request_to_openai",
@@ -148,6 +151,15 @@ def error_from_openai(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """One event of an OpenAI stream as the upstream sent it: its bytes (blank line
+    included) and its JSON payload (None for ``[DONE]``)."""
+
+    raw: bytes
+    data: dict[str, Any] | None
+
+
 class OpenAIBackend(HTTPBackend):
     """OpenAI's API, or any OpenAI-compatible server given by ``base_url``."""
 
@@ -159,6 +171,8 @@ class OpenAIBackend(HTTPBackend):
     features: ClassVar[Capabilities] = Capabilities(
         tools=True, json_schema=True, vision=True, logprobs=True
     )
+    #: Its streams can be relayed byte for byte to an OpenAI client (:meth:`relay`).
+    relays_openai_sse: ClassVar[bool] = True
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)
@@ -206,3 +220,62 @@ class OpenAIBackend(HTTPBackend):
             raise UpstreamUnavailableError(
                 "stream ended before the answer was finished", vendor=VENDOR
             )
+
+    async def relay(self, request: ChatRequest) -> AsyncIterator[list[RawEvent]]:
+        """The stream as the upstream sent it, for a relay that passes it on untouched:
+        the events completed by each read from the connection, together (never an empty
+        list). Failures are raised as :meth:`stream` raises them, after the events before
+        them: an error event, or an end before any choice finished."""
+        finished = False
+        framer = SSEFramer()
+        parts = self.transport.stream_bytes("/chat/completions", self._body(request, True))
+        async for part in parts:
+            framed = framer.feed(part)
+            if framed:
+                events, done, failure = _raw_events(framed)
+                finished = finished or done
+                if events:
+                    yield events
+                if failure is not None:
+                    raise failure
+        events, done, failure = _raw_events(framer.close())
+        if events:
+            yield events
+        if failure is not None:
+            raise failure
+        if not (finished or done):
+            raise UpstreamUnavailableError(
+                "stream ended before the answer was finished", vendor=VENDOR
+            )
+
+
+def _raw_events(
+    framed: list[tuple[bytes, SSEEvent]],
+) -> tuple[list[RawEvent], bool, APIError | None]:
+    """The events read, whether a choice finished, and the failure that ends them."""
+    events: list[RawEvent] = []
+    finished = False
+    for raw, event in framed:
+        if event.data.strip() == "[DONE]":
+            events.append(RawEvent(raw, None))
+            finished = True
+            continue
+        try:
+            payload = decode_event(event, VENDOR)
+        except APIError as exc:
+            return events, finished, exc
+        if event.event == "error" or (
+            isinstance(payload, dict) and "error" in payload and not payload.get("choices")
+        ):
+            return events, finished, error_from_openai(
+                500, payload, httpx.Headers(), mid_stream=True
+            )
+        if not isinstance(payload, dict):
+            return events, finished, UpstreamUnavailableError(
+                f"malformed stream event: {event.data[:200]!r}", vendor=VENDOR
+            )
+        for choice in payload.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                finished = True
+        events.append(RawEvent(raw, payload))
+    return events, finished, None

@@ -8,14 +8,35 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from ..config.gateway import GatewaySettings
 
 __all__ = ["serve"]
 
 #: The levels uvicorn accepts (``uvicorn.config.LOG_LEVELS``); any other raises KeyError.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+#: The HTTP servers ``--server`` can run the gateway on (the first is the default).
+SERVERS = ("uvicorn", "granian")
+APP = "crossroads.gateway.app:app_from_env"
+
+
+def _server(value: str) -> str:
+    server = value.strip().lower()
+    if server not in SERVERS:
+        raise typer.BadParameter(f"{value!r}: choose one of {', '.join(SERVERS)}")
+    if server == "granian":
+        import importlib.util
+
+        if importlib.util.find_spec("granian") is None:
+            raise typer.BadParameter(
+                "granian is not installed: `pip install 'crossroads[granian]'` "
+                "(or leave out --server for uvicorn)"
+            )
+    return server
 
 
 def _log_level(value: str) -> str:
@@ -65,6 +86,11 @@ def serve(
         typer.Option(help="critical, error, warning, info, debug or trace.", callback=_log_level),
     ] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request line.")] = False,
+    server: Annotated[
+        str,
+        typer.Option(help="HTTP server: uvicorn (uvloop + httptools) or granian.",
+                     callback=_server),
+    ] = "uvicorn",
 ) -> None:
     """Serve every configured model behind /v1/chat/completions, /v1/messages,
     /v1/embeddings and /v1/models, with keys, budgets, rate limits and a usage ledger."""
@@ -88,8 +114,11 @@ def serve(
             err=True,
         )
         with shared_metrics(workers):
+            if server == "granian":
+                _run_granian(cfg.gateway, host, port, workers, log_level, access_log)
+                return
             uvicorn.run(
-                "crossroads.gateway.app:app_from_env",
+                APP,
                 factory=True,
                 host=host,
                 port=port,
@@ -103,3 +132,36 @@ def serve(
             )
 
     run_guarded(start)
+
+
+def _run_granian(
+    settings: GatewaySettings, host: str, port: int, workers: int, level: str, access: bool
+) -> None:
+    """The gateway on Granian (HTTP/1.1, uvloop). Of ``gateway``'s connection limits it
+    enforces ``header_timeout_s`` and, through its read buffer, roughly
+    ``max_header_bytes``; ``max_headers``, ``body_timeout_s`` and
+    ``keep_alive_timeout_s`` are uvicorn's only (docs/gateway.md)."""
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    levels = {"trace": "debug"}
+    Server(
+        APP,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=workers,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, int(settings.header_timeout_s * 1000)),
+            max_buffer_size=max(8192, settings.max_header_bytes),
+        ),
+        log_level=LogLevels(levels.get(level, level)),
+        log_access=access,
+        workers_kill_timeout=int(settings.shutdown_timeout_s) or None,
+    ).serve()

@@ -8,6 +8,7 @@ are also :attr:`~.http.GatewayApp.direct_routes`, served without FastAPI's routi
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import AsyncIterator
@@ -27,14 +28,18 @@ from .service import Gateway
 __all__ = ["app_from_env", "create_app"]
 
 
-def create_app(config: Config | None = None) -> GatewayApp:
-    """The gateway app for ``config`` (default: the usual config lookup)."""
+def create_app(config: Config | None = None, *, freeze_heap: bool = False) -> GatewayApp:
+    """The gateway app for ``config`` (default: the usual config lookup). With
+    ``freeze_heap`` (``crossroads serve``, whose process is the gateway's alone) the
+    start-up heap is frozen and young collections made rare: :func:`startup_heap_frozen`."""
     config = config if config is not None else load_config()
     access_log.install()  # no query string (a key put in the URL) in the access log
 
     @asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
         app.gateway = Gateway.create(config)
+        if freeze_heap:
+            startup_heap_frozen()
         try:
             yield
         finally:
@@ -100,9 +105,20 @@ def create_app(config: Config | None = None) -> GatewayApp:
     return app
 
 
+def startup_heap_frozen() -> None:
+    """Move everything start-up made (modules, config, routes, pydantic schemas) out of
+    the collector's sight, so that a collection walks only what requests allocate, and
+    make young collections rare (BENCHMARKS.md, issue 15; bench/tails.py)."""
+    gc.collect()
+    gc.freeze()
+    # A young collection every 10,000 net allocations rather than 700: requests free
+    # nearly all they allocate, so under load collections then almost never run.
+    gc.set_threshold(10_000, 20, 20)
+
+
 def app_from_env() -> GatewayApp:
     """Factory for ``uvicorn --factory`` workers: config from ``$CROSSROADS_CONFIG``."""
-    return create_app(load_config(os.environ.get("CROSSROADS_CONFIG") or None))
+    return create_app(load_config(os.environ.get("CROSSROADS_CONFIG") or None), freeze_heap=True)
 
 
 def _version() -> str:

@@ -232,14 +232,15 @@ def error_response(call: Call, exc: BaseException, protocol: ClientProtocol) -> 
 
 
 class EventStream(Response):
-    """Server-sent events relayed as they arrive: ``items`` encoded by ``encode``; a
+    """Server-sent events relayed as they arrive: ``items`` encoded by ``encode`` (bytes
+    are sent as they are: events relayed untouched); a
     disconnect cancels the relay (once ``linger``, if any, lets it run no longer) and
     calls ``abandon``."""
 
     def __init__(
         self,
         headers: Mapping[str, str],
-        items: AsyncGenerator[ChatChunk | APIError, None],
+        items: AsyncGenerator[ChatChunk | APIError | bytes, None],
         encode: StreamEncoder,
         abandon: Callable[[], Awaitable[None]],
         linger: Linger | None = None,
@@ -276,9 +277,10 @@ class EventStream(Response):
             # A bug, not an upstream failure (those end the stream with an error event).
             log.error("stream %s failed", self.request_id, exc_info=failure)
             return
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # The end of the stream ([DONE], message_stop) goes out with the end of the body.
+        await send({"type": "http.response.body", "body": pump.result(), "more_body": False})
 
-    async def _linger(self, pump: asyncio.Future[None]) -> None:
+    async def _linger(self, pump: asyncio.Future[bytes]) -> None:
         """The client left: let the relay read on, unsent, while ``linger`` allows."""
         assert self.linger is not None
         grace = self.linger.begin()
@@ -290,15 +292,15 @@ class EventStream(Response):
         finally:
             self.linger.end()
 
-    async def _pump(self, send: Send) -> None:
+    async def _pump(self, send: Send) -> bytes:
+        """Send each item as it comes (bytes as they are, the rest encoded); returns the
+        encoder's end, for the last write."""
         encode = self.encode
         async with aclosing(self.items) as items:
             async for item in items:  # closed even if cancelled mid-send: usage recorded
                 if self.gone:
                     continue
-                data = encode(item)
+                data = item if type(item) is bytes else encode(item)  # type: ignore[arg-type]
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
-        tail = encode.close()
-        if tail:
-            await send({"type": "http.response.body", "body": tail, "more_body": True})
+        return encode.close()

@@ -328,11 +328,12 @@ class Ledger:
                 ]
                 closing = self._closing and not self._queue
                 checkpoint, self._checkpoint_due = self._checkpoint_due, False
-            if checkpoint:
-                self._checkpoint()
+            # Rows first: their requests are waiting; the checkpoint (an fsync) is not.
             if batch or self._retained:
                 last_try = time.monotonic()
                 self._flush(batch, final=closing)
+            if checkpoint:
+                self._checkpoint()
             if closing:
                 if self._retained:
                     log.error(

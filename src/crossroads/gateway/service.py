@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -49,6 +50,7 @@ from .ledger import Ledger, LedgerUnavailableError, UsageRecord, spent_by_key
 from .limits import Limiter, make_limiter
 from .metrics import Metrics
 from .metrics_access import MetricsAccess
+from .passthrough import relayable, stream_as_sent
 from .protocol import ClientProtocol, ProtocolName
 from .sanitize import UpstreamSecrets
 from .startup import master_key
@@ -142,6 +144,8 @@ class Gateway:
             await self._admit(call, await self._parse(call, body, protocol))
             wait = self.billing.wait_for(call)  # a budgeted key is charged even if it hangs up
             if call.stream:
+                if relayable(self, call, protocol):  # as the upstream sent it
+                    return await stream_as_sent(self, call, request, protocol, wait)
                 opened = await until_disconnect(request, self._open_stream(call), wait)
                 return EventStream(
                     call.headers,
@@ -402,8 +406,6 @@ class Gateway:
     async def _abandon(self, call: Call, opened: OpenStream) -> None:
         """The client left before the relay began (or while it ran): close the upstream
         stream, release the reservation and record the request (once)."""
-        import anyio
-
         with anyio.CancelScope(shield=True):
             await close_stream(opened.rest)
             opened.end()
@@ -414,8 +416,6 @@ class Gateway:
     async def _finish_shielded(
         self, call: Call, status: int, usage: Usage, exc: BaseException
     ) -> None:
-        import anyio
-
         with anyio.CancelScope(shield=True):
             await self.finish(call, status, usage, error=exc)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from .resolve import catalog_entry_for, resolve, resolve_all, suggest_names
 from .retry import RETRYABLE_STATUS, RetryPolicy
-from .router import OpenStream, RoutePlan, Router, Target, close_stream
+from .router import OpenRelay, OpenStream, RoutePlan, Router, Target, close_stream
 
 __all__ = [
     "RETRYABLE_STATUS",
+    "OpenRelay",
     "OpenStream",
     "RetryPolicy",
     "RoutePlan",

@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
@@ -40,7 +40,10 @@ from ..types import ChatChunk, ChatRequest, ChatResponse, estimate_prompt_tokens
 from .resolve import resolve_all
 from .retry import RetryPolicy
 
-__all__ = ["OpenStream", "RoutePlan", "Router", "Target", "close_stream"]
+if TYPE_CHECKING:  # backends are imported when a deployment needs them
+    from ..backends.openai import OpenAIBackend, RawEvent
+
+__all__ = ["OpenRelay", "OpenStream", "RoutePlan", "Router", "Target", "close_stream"]
 
 log = logging.getLogger("crossroads.routing")
 
@@ -117,6 +120,25 @@ class OpenStream:
     target: Target
     first: ChatChunk
     rest: AsyncIterator[ChatChunk]
+    attempts: int = 1
+    started: float = field(default_factory=time.perf_counter)
+    done: bool = False
+
+    def end(self, tokens: int = 0) -> None:
+        """The stream is over (completed, failed or abandoned): its deployment is free."""
+        if not self.done:
+            self.done = True
+            self.target.finished(time.perf_counter() - self.started, tokens)
+
+
+@dataclass
+class OpenRelay:
+    """A stream relayed as its upstream sent it (:meth:`Router.open_relay`), whose first
+    events have arrived: from here on there is no fallback."""
+
+    target: Target
+    first: list[RawEvent]
+    rest: AsyncIterator[list[RawEvent]]
     attempts: int = 1
     started: float = field(default_factory=time.perf_counter)
     done: bool = False
@@ -338,6 +360,33 @@ class Router:
         (first, rest), target, attempts = await self._failover(request, first_chunk)
         return OpenStream(target, first, rest, attempts)
 
+    def relays(self, targets: list[Target]) -> bool:
+        """Whether a stream to any of ``targets`` can be relayed byte for byte to an
+        OpenAI client (every one speaks OpenAI's stream format: :meth:`open_relay`)."""
+        return bool(targets) and all(
+            getattr(t.backend, "relays_openai_sse", False) for t in targets
+        )
+
+    async def open_relay(self, request: ChatRequest) -> OpenRelay:
+        """:meth:`open_stream` for a relay: the upstream's events as it sent them
+        (``OpenAIBackend.relay``), with fallback until the first ones have arrived."""
+
+        async def first_events(
+            target: Target, call: ChatRequest
+        ) -> tuple[list[RawEvent], AsyncIterator[list[RawEvent]]]:
+            backend = cast("OpenAIBackend", target.backend)
+            stream = backend.relay(call).__aiter__()
+            try:
+                return await stream.__anext__(), stream
+            except StopAsyncIteration:
+                return [], _no_events()
+            except BaseException:
+                await close_stream(stream)
+                raise
+
+        (first, rest), target, attempts = await self._failover(request, first_events)
+        return OpenRelay(target, first, rest, attempts)
+
     async def aclose(self) -> None:
         for target in self._by_deployment.values():
             await target.backend.aclose()
@@ -364,6 +413,11 @@ async def close_stream(stream: Any) -> None:
             await aclose()
         except Exception:
             log.debug("error while closing an upstream stream", exc_info=True)
+
+
+async def _no_events() -> AsyncIterator[list[RawEvent]]:
+    return
+    yield  # pragma: no cover
 
 
 async def _empty() -> AsyncIterator[ChatChunk]:

@@ -28,6 +28,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - orjson is a dependency; kept working without it
+    _orjson_dumps = None  # type: ignore[assignment]
+
 from ...types import (
     ChatChunk,
     ChatRequest,
@@ -247,7 +252,14 @@ def parse_chat_request(body: bytes | str | dict[str, Any]) -> ChatRequest:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON as UTF-8 bytes, the way every body and event is sent."""
+    """Compact JSON as UTF-8 bytes, the way every body and event is sent: orjson (over
+    10x the stdlib on a chunk, bench/codec.py), the stdlib for what orjson refuses
+    (an integer over 64 bits) or when it is not installed."""
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(value)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
