@@ -115,5 +115,5 @@ class Metrics:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         merged = CollectorRegistry()
-        MultiProcessCollector(merged, path=folder)
+        MultiProcessCollector(merged, path=folder)  # type: ignore[no-untyped-call]
         return generate_latest(merged)
