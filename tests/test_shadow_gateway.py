@@ -3,6 +3,7 @@ copied to a candidate after the answer, scored against it and stored as an eval 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from crossroads.store import open_database, usage_ledger
+from crossroads.types import ChatRequest, prompt_token_bound
 
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import Reply
@@ -103,3 +105,140 @@ def test_forty_requests_make_a_run_of_forty_items_with_the_known_agreement(
     app_rows = [r for r in rows if r["key_name"] == "app"]
     assert len(app_rows) == 40
     assert sum(r["cost_usd"] for r in app_rows) == pytest.approx(40 * (20 * 1 + 5 * 2) / 1e6)
+
+
+def _post(gw: RunningGateway, key: str, content: str, *, stream: bool = False) -> httpx.Response:
+    body = {"model": "prod", "messages": [{"role": "user", "content": content}], "stream": stream}
+    return httpx.post(
+        gw.v1 + "/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+
+
+def _without_id(response: httpx.Response) -> tuple[int, bytes, str]:
+    return response.status_code, response.content, response.headers["content-type"]
+
+
+def test_production_answer_is_byte_identical_and_never_waits_for_a_failing_candidate(
+    fakes: tuple[OpenAIFake, OpenAIFake], tmp_path: Any
+) -> None:
+    prod, cand = fakes
+    arrived: list[float] = []
+    lock = threading.Lock()
+
+    def sleepy_failure(body: Any) -> Reply:  # the candidate sleeps 2 s, then fails
+        with lock:
+            arrived.append(time.monotonic())
+        return Reply(status=500, error_message="candidate down", delay_s=2.0)
+
+    cand.responder = sleepy_failure
+    plain = config(prod.url, cand.url, "  []")
+    shadowed = config(prod.url, cand.url, RULE)
+    with gateway_in_home(plain, tmp_path / "a") as gw:
+        key = gw.create_key("app")
+        baseline = [_post(gw, key, QUESTION.format(n=n), stream=s) for n, s in ((1, False), (2, True))]
+    with gateway_in_home(shadowed, tmp_path / "b") as gw:
+        key = gw.create_key("app")
+        answered: list[tuple[float, httpx.Response]] = []
+        for n, s in ((1, False), (2, True)):
+            response = _post(gw, key, QUESTION.format(n=n), stream=s)
+            answered.append((time.monotonic(), response))
+        data = wait_for_items(gw.database_url or "", "shadow:t", 2)
+
+    for (_, response), before in zip(answered, baseline, strict=True):
+        assert _without_id(response) == _without_id(before)  # byte for byte
+    # Each production answer was complete before its candidate's 2 s sleep could end:
+    # the copy was sent after the answer, and the answer never waited for it.
+    assert len(arrived) == 2
+    for (done, _), start in zip(answered, sorted(arrived), strict=True):
+        assert done < start + 2.0
+    cand_rows = [r for r in data["results"] if r["model"] == "cand"]
+    assert len(cand_rows) == 2
+    assert all(r["error"] and "candidate down" in r["error"] for r in cand_rows)
+    assert data["summary"]["models"]["cand"]["errors"] == 2
+
+
+BUDGET_RULE = """
+  - name: capped
+    match: prod
+    candidates: [cand]
+    sample: 1.0
+    budget_usd: 0.05
+    max_tokens: 10
+    max_concurrency: 4
+    scorers: [{type: exact}]
+"""
+
+
+def test_budget_pauses_the_rule_with_a_log_line_and_a_metric(
+    fakes: tuple[OpenAIFake, OpenAIFake], tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    prod, cand = fakes
+    with gateway_in_home(config(prod.url, cand.url, BUDGET_RULE), tmp_path / "h") as gw:
+        key = gw.create_key("app")
+        for n in range(30):
+            assert _post(gw, key, QUESTION.format(n=n)).status_code == 200
+        deadline = time.monotonic() + 30
+        metrics = ""
+        while time.monotonic() < deadline:
+            metrics = httpx.get(
+                gw.url + "/metrics", headers={"Authorization": f"Bearer {MASTER}"}
+            ).text
+            if 'crossroads_shadow_paused{rule="capped"} 1.0' in metrics:
+                break
+            time.sleep(0.05)
+        rows = _ledger(gw.database_url or "")
+
+    assert 'crossroads_shadow_paused{rule="capped"} 1.0' in metrics
+    assert any("shadow rule 'capped' paused" in r.getMessage() for r in caplog.records)
+    spend = [r["cost_usd"] for r in rows if r["key_name"] == "shadow:capped"]
+    request = ChatRequest.model_validate(
+        {"model": "cand", "messages": [{"role": "user", "content": QUESTION.format(n=29)}]}
+    )
+    one_request_max = (prompt_token_bound(request) + 10) * 100 / 1e6  # prices: 100 $/1M
+    assert 0 < sum(spend) <= 0.05 + one_request_max
+    assert len(spend) < 30  # the rule stopped before copying every request
+    found = re.search(r'crossroads_shadow_spend_usd_total\{rule="capped"\} (\S+)', metrics)
+    assert found is not None and float(found.group(1)) == pytest.approx(sum(spend))
+
+
+PII_RULE = """
+  - name: vendor
+    match: prod
+    candidates: [cand]
+    sample: 1.0
+    scorers: [{type: exact}]
+"""
+
+CARD = "4111 1111 1111 1111"
+EMAIL = "ann.lee@example.com"
+GUARDED = """
+gateway: {store_bodies: true}
+guardrails:
+  policies:
+    - name: vendor-models
+      applies_to: {keys: ["*"], models: ["cand"]}
+      input: [{check: pii, action: redact, types: [card, email]}]
+"""
+
+
+def test_a_vendor_candidate_gets_the_prompt_masked_and_the_stored_item_is_masked(
+    fakes: tuple[OpenAIFake, OpenAIFake], tmp_path: Any
+) -> None:
+    prod, cand = fakes
+    prompt = f"question 3: charge {CARD} and mail the receipt to {EMAIL}"
+    with gateway_in_home(config(prod.url, cand.url, PII_RULE, extra=GUARDED), tmp_path / "h") as gw:
+        key = gw.create_key("app")
+        assert _post(gw, key, prompt).status_code == 200
+        data = wait_for_items(gw.database_url or "", "shadow:vendor", 1)
+
+    production_saw = prod.requests[-1].body["messages"][-1]["content"]
+    assert CARD in production_saw and EMAIL in production_saw  # its policy lets them through
+    candidate_saw = str(cand.requests[-1].body)
+    for secret in (CARD, EMAIL, "ann.lee", "4111"):
+        assert secret not in candidate_saw
+        assert secret not in data["items"][0]["prompt"]
+    assert "question 3" in data["items"][0]["prompt"]
+    assert "[CARD_1]" in candidate_saw and "[EMAIL_1]" in candidate_saw
