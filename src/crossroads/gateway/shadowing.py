@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..client import AsyncClient
     from .service import Gateway
 
-__all__ = ["NO_SHADOW", "GatewayShadow", "ShadowHook"]
+__all__ = ["NO_SHADOW", "GatewayShadow", "ShadowHook", "check_shadow_rules"]
 
 log = logging.getLogger("crossroads.gateway")
 
@@ -142,6 +142,31 @@ async def _assembled(
             yield chunk
     finally:
         await close_stream(stream)
+
+
+def check_shadow_rules(config: Config) -> list[str]:
+    """Every rule's scorers and candidates, before the gateway listens: a bad scorer or
+    an unknown candidate is a configuration error naming the rule; a candidate without
+    its API key a warning (its calls are error items until the key is set)."""
+    from ..errors import ConfigError, MissingKeyError, UnknownModelError
+    from ..routing import resolve_all
+    from ..shadow.scoring import build_scorers
+
+    warnings: list[str] = []
+    for rule in config.shadow:
+        build_scorers(rule.scorers, rule.name)
+        for candidate in rule.candidates:
+            if config.route(candidate) is not None:
+                continue
+            try:
+                resolve_all(candidate, config)
+            except MissingKeyError as exc:
+                warnings.append(f"shadow rule {rule.name!r}: {exc.message}")
+            except UnknownModelError as exc:
+                raise ConfigError(
+                    f"shadow rule {rule.name!r}: candidate {candidate!r}: {exc.message}"
+                ) from None
+    return warnings
 
 
 def _judge_client(config: Config) -> AsyncClient | None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CrossroadsError
+from ..errors import ConfigError, CrossroadsError
 from ..evals.scoring import Answer, Score, Scorer, ScoringContext, build_scorer
 
 __all__ = ["Scored", "build_scorers", "score_answer"]
@@ -15,10 +15,15 @@ __all__ = ["Scored", "build_scorers", "score_answer"]
 
 def build_scorers(specs: Sequence[dict[str, Any]], rule: str) -> list[Scorer]:
     """The rule's scorers; a :class:`ConfigError` naming the rule for a bad entry."""
-    return [
-        build_scorer(dict(spec), f"shadow rule {rule!r}: scorers[{i}]")
-        for i, spec in enumerate(specs)
-    ]
+    scorers = []
+    for i, spec in enumerate(specs):
+        where = f"shadow rule {rule!r}: scorers[{i}]"
+        try:
+            scorers.append(build_scorer(dict(spec), where))
+        except ConfigError as exc:
+            message = exc.message if exc.message.startswith(where) else f"{where}: {exc.message}"
+            raise ConfigError(message) from None
+    return scorers
 
 
 @dataclass(frozen=True, slots=True)
