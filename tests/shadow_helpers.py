@@ -44,7 +44,7 @@ models:
     prices: {{input: 1.0, output: 2.0}}
   - name: cand
     backend: openai
-    model: llama-3.1-8b-instruct
+    model: meta/llama-3.1-8b
     base_url: {cand_url}/v1
     max_retries: 0
     timeout: 30
@@ -55,7 +55,9 @@ shadow:
 """
 
 
-def wait_for_items(database_url: str, suite: str, n: int, timeout_s: float = 60.0) -> dict[str, Any]:
+def wait_for_items(
+    database_url: str, suite: str, n: int, timeout_s: float = 60.0
+) -> dict[str, Any]:
     """The run of ``suite`` once it holds ``n`` items (fails after ``timeout_s``: a
     deadline for a background task, not a speed assertion)."""
     deadline = time.monotonic() + timeout_s

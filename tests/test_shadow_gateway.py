@@ -138,7 +138,9 @@ def test_production_answer_is_byte_identical_and_never_waits_for_a_failing_candi
     shadowed = config(prod.url, cand.url, RULE)
     with gateway_in_home(plain, tmp_path / "a") as gw:
         key = gw.create_key("app")
-        baseline = [_post(gw, key, QUESTION.format(n=n), stream=s) for n, s in ((1, False), (2, True))]
+        baseline = [
+            _post(gw, key, QUESTION.format(n=n), stream=s) for n, s in ((1, False), (2, True))
+        ]
     with gateway_in_home(shadowed, tmp_path / "b") as gw:
         key = gw.create_key("app")
         answered: list[tuple[float, httpx.Response]] = []
