@@ -96,16 +96,16 @@ class GatewayShadow(ShadowHook):
         if record.status != 200 or call.request is None:
             return
         try:
-            if call.stream:
-                if call.shadow_text is None:
-                    return
-                answer = "".join(call.shadow_text)
-            elif response is None:
-                return
-            else:
-                answer = response.text
+            if call.stream and call.shadow_text is None:
+                return  # not sampled (tap said so)
             states = self.dispatcher.select(call.request_id, call.model)
-            if not states or not answer:  # tool calls only: nothing to compare
+            if not states:
+                return
+            if call.shadow_text is not None:
+                answer = "".join(call.shadow_text)
+            else:
+                answer = response.text if response is not None else ""
+            if not answer:  # tool calls only: nothing to compare
                 return
             exchange = Exchange(
                 request_id=call.request_id,
