@@ -31,7 +31,7 @@ from ..evals.store import ResultRow
 from ..store import Database
 from ..types import ChatRequest, text_of
 from .metrics import ShadowMetrics
-from .runs import DayRun, ShadowRuns, shadow_spent
+from .runs import DayRun, PendingItem, ShadowRuns, shadow_spent
 from .sampling import sampled
 from .scoring import Scored, build_scorers, score_answer
 
@@ -40,6 +40,10 @@ __all__ = ["CandidateAnswer", "Dispatcher", "Exchange", "RuleState", "Upstream",
 log = logging.getLogger("crossroads.shadow")
 
 NOT_STORED = "(not stored: gateway.store_bodies is off)"
+#: Stored items are written in batches: every ``FLUSH_INTERVAL_S``, or at once when
+#: ``FLUSH_ITEMS`` are waiting (one transaction, off the event loop).
+FLUSH_INTERVAL_S = 0.2
+FLUSH_ITEMS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,9 @@ class Dispatcher:
         self.manifest = manifest or {}
         self._by_model: dict[str, tuple[RuleState, ...]] = {}
         self._closed = False
+        self._pending: list[PendingItem] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
         for state in self.rules:
             state.spent = shadow_spent(db, state.rule.name)
             self.metrics.paused.labels(state.rule.name).set(0)
@@ -188,6 +195,9 @@ class Dispatcher:
                 self.metrics.dropped.labels(state.rule.name).inc()
 
     def _start(self, state: RuleState) -> None:
+        if self._writer is None:
+            self._wake = asyncio.Event()  # this loop's
+            self._writer = asyncio.create_task(self._write_loop(), name="shadow:writer")
         state.queue = asyncio.Queue(maxsize=state.rule.max_queue)
         state.lock = asyncio.Lock()
         state.workers = [
@@ -196,19 +206,43 @@ class Dispatcher:
         ]
 
     async def idle(self) -> None:
-        """Wait until every queued exchange is stored (tests, shutdown drains)."""
+        """Wait until every queued exchange is processed and written."""
         for state in self.rules:
             if state.queue is not None:
                 await state.queue.join()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            await asyncio.to_thread(self.runs.write, batch)
+
+    async def _write_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
+            self._wake.clear()
+            try:
+                await self._flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("shadow: could not store sampled requests")
 
     async def aclose(self) -> None:
-        """Cancel the workers (exchanges still queued are dropped) and mark the day runs
-        complete."""
+        """Cancel the workers (exchanges still queued or in flight are dropped), write
+        what they finished and mark the day runs complete."""
         self._closed = True
         tasks = [t for s in self.rules for t in s.workers]
+        if self._writer is not None:
+            tasks.append(self._writer)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self._flush()
+        except Exception:
+            log.exception("shadow: could not store sampled requests")
         for state in self.rules:
             if state.run is not None:
                 with contextlib.suppress(Exception):
@@ -276,7 +310,7 @@ class Dispatcher:
             rows.append(await self._row(state, exchange, candidate, answer, error, request))
         if not rows:
             return
-        item = {
+        item: dict[str, Any] = {
             "item_id": exchange.request_id,
             "tags": [exchange.model, *(["stream"] if exchange.stream else [])],
             "prompt": (
@@ -292,7 +326,14 @@ class Dispatcher:
             row["run_id"] = run.run_id
             if not self.store_bodies:
                 row["output"] = ""
-        await asyncio.to_thread(self.runs.add, run, item, rows, exchange.model)
+        models = None
+        if exchange.model not in run.models:  # the production model joins the run, first
+            run.models = models = [exchange.model, *run.models]
+        item.update(run_id=run.run_id, position=run.next_position)
+        run.next_position += 1
+        self._pending.append(PendingItem(run.run_id, item, rows, models))
+        if len(self._pending) >= FLUSH_ITEMS:
+            self._wake.set()
 
     async def _stored_prompt(
         self, state: RuleState, exchange: Exchange, sent: list[ChatRequest | None]

@@ -26,7 +26,7 @@ from ..config.shadow import ShadowRule
 from ..evals.store import ResultRow
 from ..store import Database, results, run_items, runs, usage_ledger
 
-__all__ = ["DayRun", "ShadowRuns", "rule_hash", "shadow_spent"]
+__all__ = ["DayRun", "PendingItem", "ShadowRuns", "rule_hash", "shadow_spent"]
 
 
 def rule_hash(rule: ShadowRule) -> str:
@@ -35,6 +35,17 @@ def rule_hash(rule: ShadowRule) -> str:
         {"candidates": rule.candidates, "scorers": rule.scorers}, sort_keys=True, default=str
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    """One sampled request waiting to be written: its ``run_items`` row, its
+    ``results`` rows, and the run's models when this request added one."""
+
+    run_id: str
+    item: dict[str, Any]
+    rows: Sequence[ResultRow]
+    models: list[str] | None = None
 
 
 @dataclass
@@ -126,25 +137,21 @@ class ShadowRuns:
             )
         return DayRun(run_id, day, models, 0)
 
-    def add(
-        self,
-        run: DayRun,
-        item: dict[str, Any],
-        rows: Sequence[ResultRow],
-        production: str,
-    ) -> None:
-        """One sampled request: its item and its results, in one transaction. The
-        production model joins the run's models (first) when it is new to it."""
+    def write(self, batch: Sequence[PendingItem]) -> None:
+        """Sampled requests (their items, results and any new production model of their
+        run) in one transaction."""
+        if not batch:
+            return
         with self.db.engine.begin() as conn:
-            if production not in run.models:
-                run.models = [production, *run.models]
-                conn.execute(update(runs).where(runs.c.id == run.run_id).values(models=run.models))
-            conn.execute(
-                insert(run_items).values(run_id=run.run_id, position=run.next_position, **item)
-            )
-            run.next_position += 1
+            for entry in batch:
+                if entry.models is not None:
+                    conn.execute(
+                        update(runs).where(runs.c.id == entry.run_id).values(models=entry.models)
+                    )
+            conn.execute(insert(run_items), [e.item for e in batch])
+            rows = [row for e in batch for row in e.rows]
             if rows:
-                conn.execute(insert(results), list(rows))
+                conn.execute(insert(results), rows)
 
     def close(self, run: DayRun) -> None:
         """The gateway stops: what the run holds is complete (a restart the same day
