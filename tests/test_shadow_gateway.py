@@ -244,3 +244,38 @@ def test_a_vendor_candidate_gets_the_prompt_masked_and_the_stored_item_is_masked
         assert secret not in data["items"][0]["prompt"]
     assert "question 3" in data["items"][0]["prompt"]
     assert "[CARD_1]" in candidate_saw and "[EMAIL_1]" in candidate_saw
+
+
+def test_shutdown_cancels_copies_in_flight_and_keeps_what_was_stored(
+    fakes: tuple[OpenAIFake, OpenAIFake], tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    prod, cand = fakes
+    calls: list[int] = []
+
+    def first_fast_then_slow(body: Any) -> Reply:
+        calls.append(1)
+        if len(calls) == 1:
+            return candidate_reply(body)
+        return Reply(text="late", delay_s=120.0)  # still running when the gateway stops
+
+    cand.responder = first_fast_then_slow
+    with gateway_in_home(config(prod.url, cand.url, RULE), tmp_path / "h") as gw:
+        key = gw.create_key("app")
+        assert _post(gw, key, QUESTION.format(n=1)).status_code == 200
+        wait_for_items(gw.database_url or "", "shadow:t", 1)
+        assert _post(gw, key, QUESTION.format(n=2)).status_code == 200
+        deadline = time.monotonic() + 30
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(calls) == 2  # the second copy is in flight
+        url = gw.database_url or ""
+        thread = gw.thread
+    assert thread is not None and not thread.is_alive()  # stopped without waiting for it
+    data = wait_for_items(url, "shadow:t", 1)
+    assert len(data["items"]) == 1  # the finished copy is kept, the cancelled one dropped
+    with open_database(url=url) as db:
+        from crossroads.evals.results import list_runs
+
+        (run,) = [r for r in list_runs(db) if r["suite"] == "shadow:t"]
+    assert run["status"] == "complete"
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
