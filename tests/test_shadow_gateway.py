@@ -279,3 +279,28 @@ def test_shutdown_cancels_copies_in_flight_and_keeps_what_was_stored(
         (run,) = [r for r in list_runs(db) if r["suite"] == "shadow:t"]
     assert run["status"] == "complete"
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_a_restart_the_same_day_takes_the_days_run_up_again(
+    fakes: tuple[OpenAIFake, OpenAIFake], tmp_path: Any
+) -> None:
+    prod, cand = fakes
+    text = config(prod.url, cand.url, RULE)
+    home = tmp_path / "h"
+    for start in (0, 3):
+        with gateway_in_home(text, home) as gw:
+            key = gw.keys.get("app") or gw.create_key(f"app{start}")
+            for n in range(start, start + 3):
+                assert _post(gw, key, QUESTION.format(n=n)).status_code == 200
+            data = wait_for_items(gw.database_url or "", "shadow:t", start + 3)
+    assert len(data["items"]) == 6
+    assert data["run"]["status"] == "complete"
+    with open_database(url=gw.database_url) as db:
+        from crossroads.evals.results import list_runs
+
+        assert [r["suite"] for r in list_runs(db)].count("shadow:t") == 1
+        from crossroads.store import run_items
+
+        with db.engine.connect() as conn:
+            positions = sorted(conn.execute(select(run_items.c.position)).scalars())
+    assert positions == list(range(6))
