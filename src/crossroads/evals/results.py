@@ -137,7 +137,7 @@ def load_pooled_evidence(db: Database, run_ids: list[str]) -> RunEvidence:
         rows += [{**r, "tags": tags.get(r["item_id"], [])} for r in data["results"]]
         item_ids += [i["id"] for i in data["items"]]
     summary = summarize(rows, models) if len(runs) > 1 else runs[0]["summary"]
-    dates = sorted(_production_dates(db, item_ids))
+    dates = sorted(_production_dates(db, list(dict.fromkeys(item_ids))))
     suites = list(dict.fromkeys(d["run"]["suite"] for d in runs))
     return RunEvidence(
         run_id=",".join(run_ids),
