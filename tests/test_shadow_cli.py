@@ -132,6 +132,16 @@ def test_runs_show_replay_and_compare_from_production_traffic(
     assert f"measured on {N} production requests between" in line
     assert "measured on" in compared.output
 
+    # several runs pooled: the shadow run and its replay are the same 20 requests
+    pooled = f"{run['id']},{again['run']['id']}"
+    compared = _cli(
+        "--config", str(path), "compare", "--evidence", pooled, "--out", str(tmp_path / "pool")
+    )  # fmt: skip
+    assert compared.exit_code == 0, compared.output
+    report = json.loads((tmp_path / "pool" / "report.json").read_text())
+    assert report["quality"]["evidence_runs"] == [run["id"], again["run"]["id"]]
+    assert report["quality"]["measured_on"].startswith(f"measured on {N} production requests")
+
 
 def test_compare_without_evidence_keeps_the_catalog_line(tmp_path: Path) -> None:
     """The line --evidence changes: with no measurement it is the published figure."""
