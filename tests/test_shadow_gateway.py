@@ -304,3 +304,28 @@ def test_a_restart_the_same_day_takes_the_days_run_up_again(
         with db.engine.connect() as conn:
             positions = sorted(conn.execute(select(run_items.c.position)).scalars())
     assert positions == list(range(6))
+
+
+def test_a_candidate_named_like_production_gets_its_own_column(
+    fakes: tuple[OpenAIFake, OpenAIFake], tmp_path: Any
+) -> None:
+    prod, cand = fakes
+    rule = (
+        "  - {name: same, match: cand, candidates: [cand], sample: 1.0, scorers: [{type: exact}]}"
+    )
+    with gateway_in_home(config(prod.url, cand.url, rule), tmp_path / "h") as gw:
+        key = gw.create_key("app")
+        for n in (1, 4):  # the candidate fake disagrees with itself on neither
+            response = httpx.post(
+                gw.v1 + "/chat/completions",
+                json={
+                    "model": "cand",
+                    "messages": [{"role": "user", "content": QUESTION.format(n=n)}],
+                },
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=30,
+            )
+            assert response.status_code == 200
+        data = wait_for_items(gw.database_url or "", "shadow:same", 2)
+    assert data["run"]["models"] == ["cand (production)", "cand"]
+    assert data["summary"]["models"]["cand"]["mean"] == pytest.approx(1.0)

@@ -327,8 +327,9 @@ class Dispatcher:
             if not self.store_bodies:
                 row["output"] = ""
         models = None
-        if exchange.model not in run.models:  # the production model joins the run, first
-            run.models = models = [exchange.model, *run.models]
+        production = _production_name(state, exchange)
+        if production not in run.models:  # the production model joins the run, first
+            run.models = models = [production, *run.models]
         item.update(run_id=run.run_id, position=run.next_position)
         run.next_position += 1
         self._pending.append(PendingItem(run.run_id, item, rows, models))
@@ -368,7 +369,11 @@ class Dispatcher:
         if rule.max_tokens is not None and (request.max_tokens or 1 << 30) > rule.max_tokens:
             update["max_tokens"] = rule.max_tokens
         request = request.model_copy(update=update)
-        worst = self.upstream.worst_usd(candidate, request) or 0.0
+        try:
+            worst = self.upstream.worst_usd(candidate, request) or 0.0
+        except CrossroadsError as exc:  # e.g. the candidate is not served any more
+            self.metrics.calls.labels(rule.name, candidate, "error").inc()
+            return None, exc, request
         if not self._check_budget(state, worst):
             return None, None, request
         state.reserved += worst
@@ -429,7 +434,7 @@ class Dispatcher:
         """The production answer: the reference every candidate is scored against."""
         reference = Answer(
             text=exchange.answer,
-            model=exchange.model,
+            model=_production_name(state, exchange),
             latency_s=exchange.latency_s,
             ttft_s=exchange.ttft_s,
             prompt_tokens=exchange.prompt_tokens,
@@ -442,6 +447,14 @@ class Dispatcher:
         }
         scored = Scored(1.0, True, False, parts)
         return _result_row(reference, scored, exchange.request_id, exchange.created_at)
+
+
+def _production_name(state: RuleState, exchange: Exchange) -> str:
+    """The production answer's model in the run: the name clients asked for, marked
+    when a candidate has the same name."""
+    if exchange.model in state.rule.candidates:
+        return f"{exchange.model} (production)"
+    return exchange.model
 
 
 def _result_row(answer: Answer, scored: Scored, item_id: str, at: datetime) -> ResultRow:
