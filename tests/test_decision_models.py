@@ -100,7 +100,13 @@ def test_report_json_keeps_its_shape(tmp_path: Path) -> None:
     assert data["models"][0]["quality"] is None and data["models"][1]["note"].endswith("test")
     assert data["volume"] == {"tokens_per_month": 10_000_000, "input_share": 0.75}
     assert isinstance(data["models"][0]["context_window"], int)  # integers stay integers
-    assert data["quality"] == {"suite": "quick", "run_id": None, "pairs": []}
+    assert data["quality"] == {
+        "suite": "quick",
+        "run_id": None,
+        "evidence_runs": [],  # `compare --evidence RUN_ID,…` records its runs here
+        "measured_on": None,
+        "pairs": [],
+    }
     assert DecisionReport.model_validate(data).model_dump(mode="json") == data
 
 

@@ -99,3 +99,19 @@ class RunEvidence(_Figures):
     summary: RunSummary
     input_share: float = 0.75
     manifest: dict[str, Any] = Field(default_factory=dict)
+    #: The runs pooled into this evidence (``crossroads compare --evidence A,B``).
+    run_ids: list[str] = Field(default_factory=list)
+    #: Items that are production requests (shadow and replay runs: their ids are request
+    #: ids in the gateway's ledger), and the dates of the first and last (ISO).
+    production_requests: int = 0
+    production_from: str | None = None
+    production_to: str | None = None
+
+    def measured_on(self) -> str | None:
+        """"measured on N production requests between DATE and DATE", when it was."""
+        if not self.production_requests or not self.production_from or not self.production_to:
+            return None
+        return (
+            f"measured on {self.production_requests} production requests between "
+            f"{self.production_from[:10]} and {self.production_to[:10]}"
+        )

@@ -19,6 +19,7 @@ from . import (
     guard_cmd,
     keys_cmd,
     models_cmd,
+    replay_cmd,
     serve_cmd,
     tune_cmd,
     usage_cmd,
@@ -65,6 +66,7 @@ app.command("suites")(eval_cmd.suites)
 app.command("eval")(eval_cmd.eval_)
 app.command("runs")(eval_cmd.runs)
 app.command("show")(eval_cmd.show)
+app.command("replay")(replay_cmd.replay)
 app.command("tune")(tune_cmd.tune)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(keys_cmd.keys_app, name="keys")

@@ -31,12 +31,22 @@ def compare(
     out: Annotated[Path | None, typer.Option(help="Report folder (default reports/DATE).")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed for measured models.")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the report in a browser.")] = False,
+    evidence: Annotated[
+        str | None,
+        typer.Option(
+            help="RUN_ID[,RUN_ID…]: use these runs (e.g. shadow runs of production traffic, "
+            "`crossroads runs`) for Performance instead of running --suite."
+        ),
+    ] = None,
 ) -> None:
     """Measure, cost and score open and closed models; write report.html, .md and .json."""
     from ._common import config_path, run_guarded
 
+    run_ids = [r.strip() for r in (evidence or "").split(",") if r.strip()]
     run_guarded(
-        lambda: _compare(config_path(ctx), suite, models, profile, volume, out, seed, open_)
+        lambda: _compare(
+            config_path(ctx), suite, models, profile, volume, out, seed, open_, run_ids
+        )
     )
 
 
@@ -49,6 +59,7 @@ def _compare(
     out: Path | None,
     seed: int | None,
     open_: bool,
+    run_ids: list[str] | None = None,
 ) -> None:
     from datetime import datetime
 
@@ -61,7 +72,7 @@ def _compare(
     from ..errors import ConfigError
     from ..evals.suite import load_suite
     from ..report import write_report
-    from ..report.compare import run_compare
+    from ..report.compare import compare_from_evidence, run_compare
     from ..store import open_database
     from ._progress import model_bars
 
@@ -77,21 +88,33 @@ def _compare(
     names = (
         [m.strip() for m in models.split(",") if m.strip()] if models else default_models(config)
     )
-    suite = load_suite(suite_name)
-    progress, on_progress = model_bars(console)
-    console.print(
-        f"Comparing {len(names)} models on suite [bold]{suite.name}[/] at "
-        f"{format_tokens(chosen.constraints.volume_tokens_per_month)} tokens/month "
-        f"(profile {chosen.name})."
-    )
-    with open_database(config=config) as db, progress:
-        result = run_compare(config, db, suite, names, chosen, progress=on_progress, seed=seed)
+    if run_ids:
+        given = [m.strip() for m in models.split(",") if m.strip()] if models else None
+        console.print(
+            f"Deciding from run(s) {', '.join(run_ids)} at "
+            f"{format_tokens(chosen.constraints.volume_tokens_per_month)} tokens/month "
+            f"(profile {chosen.name})."
+        )
+        with open_database(config=config) as db:
+            result = compare_from_evidence(config, db, run_ids, chosen, given)
+    else:
+        suite = load_suite(suite_name)
+        progress, on_progress = model_bars(console)
+        console.print(
+            f"Comparing {len(names)} models on suite [bold]{suite.name}[/] at "
+            f"{format_tokens(chosen.constraints.volume_tokens_per_month)} tokens/month "
+            f"(profile {chosen.name})."
+        )
+        with open_database(config=config) as db, progress:
+            result = run_compare(config, db, suite, names, chosen, progress=on_progress, seed=seed)
     folder = out or Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
     paths = write_report(result.report, folder)
     out_console = Console()
     rec = result.report.recommendation
     out_console.print(f"[bold]Recommendation:[/] {rec.summary}")
     out_console.print(f"[bold]What would change it:[/] {rec.flip_summary}")
+    if result.report.quality.measured_on:
+        out_console.print(f"Performance {result.report.quality.measured_on}.")
     for row in result.report.advice.ranking[:5]:
         out_console.print(f"  {row.score:.1f}  {row.model}")
     for m in result.report.models:

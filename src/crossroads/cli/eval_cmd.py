@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -166,8 +167,17 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
         console.print(f"  {pair['a']} vs {pair['b']}: {pair['verdict']}")
 
 
-def runs(ctx: typer.Context) -> None:
-    """List past evaluation runs."""
+def runs(
+    ctx: typer.Context,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="One JSON list (id, suite, models, items, results, state, created)."
+        ),
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="How many of the latest runs.")] = 50,
+) -> None:
+    """List past evaluation runs (shadow runs are suites named shadow:RULE)."""
     from ._common import config_path, run_guarded
 
     def body() -> None:
@@ -179,18 +189,22 @@ def runs(ctx: typer.Context) -> None:
         from ..store import open_database
 
         with open_database(config=load_config(config_path(ctx))) as db:
-            found = list_runs(db)
+            found = list_runs(db, limit)
+        if json_:
+            typer.echo(json.dumps([_run_json(r) for r in found], indent=1))
+            return
         if not found:
             Console().print("No runs yet. Try: crossroads eval quick --models local/smollm2")
             return
         table = Table(title="Evaluation runs")
-        for column in ("run id", "suite", "models", "results", "status", "created"):
+        for column in ("run id", "suite", "models", "items", "results", "status", "created"):
             table.add_column(column)
         for r in found:
             table.add_row(
                 r["id"],
                 r["suite"],
                 ", ".join(r["models"]),
+                str(r["items"]),
                 str(r["n"]),
                 r["status"],
                 r["created_at"].strftime("%Y-%m-%d %H:%M"),
@@ -198,6 +212,18 @@ def runs(ctx: typer.Context) -> None:
         Console().print(table)
 
     run_guarded(body)
+
+
+def _run_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "suite": row["suite"],
+        "models": list(row["models"]),
+        "items": row["items"],
+        "results": row["n"],
+        "state": row["status"],
+        "created": row["created_at"].isoformat(),
+    }
 
 
 def show(

@@ -26,6 +26,7 @@ from ..errors import ConfigDeprecationWarning, ConfigError
 from .gateway import DEPRECATED_ROUTING_FIELDS, GatewaySettings
 from .guardrails import GuardrailsConfig
 from .routing import Route, RouteTarget, RoutingSettings, Strategy
+from .shadow import ShadowRule, unique_rule_names
 from .yamlfile import Loc, parse_yaml
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Route",
     "RouteTarget",
     "RoutingSettings",
+    "ShadowRule",
     "Strategy",
     "crossroads_home",
     "env_reference",
@@ -182,6 +184,8 @@ class Config(BaseModel):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     #: Guardrail policies applied to every model alike.
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
+    #: Copies of sampled production requests for candidate models (docs/shadow.md).
+    shadow: list[ShadowRule] = Field(default_factory=list)
     #: The file this was read from (None when no file was found).
     path: Path | None = Field(default=None, exclude=True)
     #: Settings found in their old place, as messages naming the new one.
@@ -227,6 +231,11 @@ class Config(BaseModel):
         if dupes:
             raise ValueError(f"route names used twice: {', '.join(dupes)}")
         return routes
+
+    @field_validator("shadow")
+    @classmethod
+    def _unique_shadow_rules(cls, rules: list[ShadowRule]) -> list[ShadowRule]:
+        return unique_rule_names(rules)
 
     def route(self, name: str) -> Route | None:
         """The route named ``name``, if there is one."""

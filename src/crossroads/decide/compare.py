@@ -172,6 +172,7 @@ def build_report(
             tokens_per_s=stats.tokens_per_s_median,
             cost_per_1m_tokens_usd=cost_1m,
             published_benchmarks={b.name: b.score for b in entry.benchmarks},
+            quality_source=run.measured_on() if run is not None and stats.n_items else None,
         )
         if suite_name == "bias" and ev.measured:
             ev = replace(ev, bias_consistency=stats.mean)
@@ -342,6 +343,8 @@ def _decision(
         quality=QualitySection(
             suite=suite_name,
             run_id=run.run_id if run is not None else None,
+            evidence_runs=list(run.run_ids) if run is not None else [],
+            measured_on=run.measured_on() if run is not None else None,
             pairs=[
                 PairVerdict(a=p.a, b=p.b, verdict=p.verdict, significant=p.significant)
                 for p in (run.summary.pairs if run is not None else [])

@@ -205,6 +205,10 @@ class PairVerdict(_Part):
 class QualitySection(_Part):
     suite: Text = None
     run_id: Text = None
+    #: The runs given to ``crossroads compare --evidence`` (shadow or replay runs).
+    evidence_runs: Texts = Field(default_factory=list)
+    #: "measured on N production requests between DATE and DATE", when it was.
+    measured_on: Text = None
     pairs: Annotated[list[PairVerdict], BeforeValidator(_entries)] = Field(default_factory=list)
 
 

@@ -167,6 +167,9 @@ class Evidence:
     safety_score: float | None = None  # 0-1, safety suite
     measured: bool = False
     published_benchmarks: Mapping[str, float] = field(default_factory=dict)
+    #: Where the measured quality comes from, e.g. "measured on 40 production requests
+    #: between 2026-12-01 and 2026-12-05" (``crossroads compare --evidence``).
+    quality_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +290,8 @@ def _performance(entry: CatalogEntry, ev: Evidence, ctx: ScoringContext) -> Dime
         quality = 10.0 * ev.quality_mean / best if best > 0 else 0.0
         ci = f" (95% CI {ev.quality_ci[0]:.3f}-{ev.quality_ci[1]:.3f})" if ev.quality_ci else ""
         facts = [f"measured quality: {ev.quality_mean:.3f}{ci}, best measured {best:.3f}"]
+        if ev.quality_source:
+            facts[0] += f", {ev.quality_source}"
         score = quality
         if ev.p95_latency_s is not None:
             latency = _clamp(10.0 - 2.5 * math.log2(max(ev.p95_latency_s, 1e-3)))

@@ -14,6 +14,7 @@ from .store import RunStore
 __all__ = [
     "list_runs",
     "load_evidence",
+    "load_pooled_evidence",
     "load_run",
     "measured_input_share",
     "write_outputs",
@@ -98,6 +99,56 @@ def load_evidence(db: Database, run_id: str) -> RunEvidence:
         summary=RunSummary.model_validate(data["summary"]),
         input_share=measured_input_share(data["results"]),
         manifest=data["manifest"] or {},
+    )
+
+
+def _production_dates(db: Database, request_ids: list[str]) -> list[Any]:
+    """When the requests among ``request_ids`` reached the gateway (its ledger rows)."""
+    from sqlalchemy import select
+
+    from ..store import usage_ledger
+
+    found: list[Any] = []
+    with db.engine.connect() as conn:
+        for start in range(0, len(request_ids), 500):
+            chunk = request_ids[start : start + 500]
+            found += conn.execute(
+                select(usage_ledger.c.created_at).where(usage_ledger.c.request_id.in_(chunk))
+            ).scalars()
+    return found
+
+
+def load_pooled_evidence(db: Database, run_ids: list[str]) -> RunEvidence:
+    """Several runs as one piece of evidence (``crossroads compare --evidence A,B``): their
+    results pooled (item ids are unique: shadow and replay items are request ids) and
+    summarized again, with how many of the items are production requests and when they
+    were served."""
+    from .stats import summarize
+
+    if not run_ids:
+        raise ValueError("no run ids")
+    runs = [load_run(db, run_id) for run_id in run_ids]
+    models: list[str] = []
+    rows: list[dict[str, Any]] = []
+    item_ids: list[str] = []
+    for data in runs:
+        tags = {i["id"]: i["tags"] for i in data["items"]}
+        models += [m for m in data["run"]["models"] if m not in models]
+        rows += [{**r, "tags": tags.get(r["item_id"], [])} for r in data["results"]]
+        item_ids += [i["id"] for i in data["items"]]
+    summary = summarize(rows, models) if len(runs) > 1 else runs[0]["summary"]
+    dates = sorted(_production_dates(db, list(dict.fromkeys(item_ids))))
+    suites = list(dict.fromkeys(d["run"]["suite"] for d in runs))
+    return RunEvidence(
+        run_id=",".join(run_ids),
+        suite=", ".join(suites),
+        summary=RunSummary.model_validate(summary),
+        input_share=measured_input_share([r for d in runs for r in d["results"]]),
+        manifest=runs[0]["manifest"] or {},
+        run_ids=list(run_ids),
+        production_requests=len(dates),
+        production_from=_iso(dates[0]) if dates else None,
+        production_to=_iso(dates[-1]) if dates else None,
     )
 
 

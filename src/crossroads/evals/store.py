@@ -253,14 +253,24 @@ class RunStore:
         return StoredRun(run=run, items=items, results=rows)
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest ``limit`` runs, newest first: each ``runs`` row and ``n``, the
-        results it has."""
+        """The latest ``limit`` runs, newest first: each ``runs`` row, ``n``, the results
+        it has, and ``items``, its items."""
         counts = (
             select(results.c.run_id, func.count().label("n")).group_by(results.c.run_id).subquery()
         )
+        item_counts = (
+            select(run_items.c.run_id, func.count().label("n_items"))
+            .group_by(run_items.c.run_id)
+            .subquery()
+        )
         query = (
-            select(runs, func.coalesce(counts.c.n, 0).label("n"))
+            select(
+                runs,
+                func.coalesce(counts.c.n, 0).label("n"),
+                func.coalesce(item_counts.c.n_items, 0).label("items"),
+            )
             .outerjoin(counts, counts.c.run_id == runs.c.id)
+            .outerjoin(item_counts, item_counts.c.run_id == runs.c.id)
             .order_by(desc(runs.c.created_at))
             .limit(limit)
         )

@@ -24,6 +24,7 @@ from .admin import admin_routes
 from .http import JSON, GatewayApp
 from .metrics import CONTENT_TYPE_LATEST
 from .service import Gateway
+from .shadowing import GatewayShadow
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -38,12 +39,14 @@ def create_app(config: Config | None = None, *, freeze_heap: bool = False) -> Ga
     @asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
         app.gateway = Gateway.create(config)
+        GatewayShadow.install(app.gateway)  # ``shadow:`` rules, in the background
         if freeze_heap:
             startup_heap_frozen()
         try:
             yield
         finally:
             gateway, app.gateway = app.gateway, None
+            await gateway.shadow.aclose()  # its tasks end before the router and ledger
             await gateway.aclose()
 
     app = GatewayApp(

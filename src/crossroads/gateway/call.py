@@ -86,6 +86,8 @@ class Call:
     #: The client left while the upstream's answer was still being read for its usage
     #: (the ledger row says 499).
     gone: bool = False
+    #: A stream sampled by a shadow rule: its text as relayed (``shadowing.py``).
+    shadow_text: list[str] | None = None
 
     @property
     def key_label(self) -> str:

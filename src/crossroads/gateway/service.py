@@ -53,6 +53,7 @@ from .metrics_access import MetricsAccess
 from .passthrough import relayable, stream_as_sent
 from .protocol import ClientProtocol, ProtocolName
 from .sanitize import UpstreamSecrets
+from .shadowing import NO_SHADOW, ShadowHook
 from .startup import master_key
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class Gateway:
     #: Upstream credentials and hosts, masked in error messages to clients.
     upstream_secrets: UpstreamSecrets
     billing: Billing
+    shadow: ShadowHook = NO_SHADOW  # ``shadow:`` rules (set by app.py)
 
     @classmethod
     def create(cls, config: Config) -> Gateway:
@@ -380,6 +382,7 @@ class Gateway:
         tally = _StreamTally()
         upstream = _metered(call, opened, tally)
         stream = guarded_stream(upstream, call.guard.stream_filter() if call.guard else None)
+        stream = self.shadow.tap(call, stream)  # a sampled stream's text, for shadow rules
         status, error = 200, None
         try:
             async for chunk in stream:
@@ -404,8 +407,7 @@ class Gateway:
         yield ChatChunk(id=opened.first.id, model=call.model, usage=final)
 
     async def _abandon(self, call: Call, opened: OpenStream) -> None:
-        """The client left before the relay began (or while it ran): close the upstream
-        stream, release the reservation and record the request (once)."""
+        """The client left before or during the relay: close upstream, release, record once."""
         with anyio.CancelScope(shield=True):
             await close_stream(opened.rest)
             opened.end()
@@ -420,8 +422,7 @@ class Gateway:
             await self.finish(call, status, usage, error=exc)
 
     async def _record_failure(self, call: Call, exc: BaseException, status: int) -> None:
-        """Record a request that ended in an error (401s are counted, not recorded), with
-        whatever the upstream had already spent on it."""
+        """Record a request that ended in an error (401s: only counted), with what it spent."""
         if call.recorded:
             return  # its row and metrics are written (the error came after)
         if status == 401:
@@ -524,6 +525,7 @@ class Gateway:
             self.audit.forget(record.request_id)
             raise
         self.audit.forget(record.request_id)
+        self.shadow.offer(call, record, response)  # answered: a copy for shadow candidates
         if cancelled is not None:
             raise cancelled
 
@@ -554,8 +556,7 @@ def _max_output(targets: list[Target]) -> int | None:
 
 
 def _streamed(usage: Usage | None, call: Call, counted: int) -> Usage:
-    """Usage of a stream: the upstream's figures, else what was actually streamed (one
-    token per content delta) with the prompt estimated."""
+    """A stream's usage: the upstream's, else one token per content delta, prompt estimated."""
     if usage is not None:
         return usage
     prompt = estimate_prompt_tokens(call.request) if call.request is not None else 0
@@ -577,8 +578,7 @@ class _StreamTally:
 async def _metered(
     call: Call, opened: OpenStream, tally: _StreamTally
 ) -> AsyncGenerator[ChatChunk, None]:
-    """The upstream's chunks, first to last, counted into ``tally`` (time to first token
-    on ``call``); usage is taken off them, as it goes out last, after the ledger."""
+    """The upstream's chunks counted into ``tally`` (TTFT on ``call``), usage taken off."""
     rest = opened.rest
     chunk: ChatChunk | None = opened.first
     try:

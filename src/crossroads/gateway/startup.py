@@ -9,6 +9,7 @@ from ..config.gateway import GatewaySettings
 from ..errors import MissingKeyError
 from ..routing import resolve_all
 from .metrics_access import metrics_token
+from .shadowing import check_shadow_rules
 
 __all__ = ["MASTER_ENV", "check_routes", "master_key"]
 
@@ -40,4 +41,4 @@ def check_routes(config: Config) -> list[str]:
                 resolve_all(target.model, config)
             except MissingKeyError as exc:
                 warnings.append(f"route {route.name!r}: {exc.message}")
-    return warnings
+    return warnings + check_shadow_rules(config)

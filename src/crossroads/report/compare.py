@@ -20,12 +20,12 @@ from ..decide.advisor import Advice, Profile
 from ..decide.compare import build_report, catalog_entry, why_not_measured
 from ..decide.decision import DecisionReport
 from ..errors import ConfigError
-from ..evals.results import load_evidence
+from ..evals.results import load_evidence, load_pooled_evidence
 from ..evals.runner import ProgressEvent, Runner, RunOptions
 from ..evals.suite import Suite
 from ..store import Database
 
-__all__ = ["CompareResult", "run_compare"]
+__all__ = ["CompareResult", "compare_from_evidence", "run_compare"]
 
 
 @dataclass
@@ -93,3 +93,55 @@ def run_compare(
         suite_name=suite.name,
     )
     return CompareResult(report, advice, run_id)
+
+
+def _entry(name: str, client: AsyncClient, config: Config) -> CatalogEntry | None:
+    """The catalog facts of ``name``; for a route (e.g. the production name clients ask
+    for), those of its first deployment."""
+    entry = catalog_entry(name, client)
+    route = config.route(name)
+    if entry is None and route is not None:
+        entry = catalog_entry(route.deployments[0].model, client)
+    return entry
+
+
+def compare_from_evidence(
+    config: Config,
+    db: Database,
+    run_ids: list[str],
+    profile: Profile,
+    names: list[str] | None = None,
+) -> CompareResult:
+    """The decision from stored runs (shadow or replay runs of production traffic, or any
+    eval run) instead of a new measurement: their per-model scores and intervals are the
+    Performance evidence, and the report records the run ids."""
+    evidence = load_pooled_evidence(db, run_ids)
+    chosen = names or list(evidence.summary.models)
+    client = AsyncClient(config)
+    try:
+        entries: dict[str, CatalogEntry] = {}
+        for name in chosen:
+            entry = _entry(name, client, config)
+            if entry is None:
+                raise ConfigError(
+                    f"{name!r} (in run {evidence.run_id}) is not in the catalog, so it cannot "
+                    "be costed or scored; leave it out with --models, or configure it as a "
+                    "model whose vendor model the catalog knows."
+                )
+            entries[name] = entry
+    finally:
+        asyncio.run(client.aclose())
+    notes = {
+        n: "not in the evidence runs: catalog facts only"
+        for n in chosen
+        if n not in evidence.summary.models
+    }
+    report, advice = build_report(
+        names=chosen,
+        entries=entries,
+        notes=notes,
+        run=evidence,
+        profile=profile,
+        suite_name=evidence.suite,
+    )
+    return CompareResult(report, advice, evidence.run_id)
