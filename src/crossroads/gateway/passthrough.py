@@ -140,6 +140,8 @@ class _Reader:
                     delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
                 ):
                     self.counted += 1
+                    if self.call.shadow_text is not None and delta.get("content"):
+                        self.call.shadow_text.append(delta["content"])  # for shadow rules
                     if self.call.ttft_s is None:
                         self.call.ttft_s = time.perf_counter() - self.call.started
             out.append(raw)
@@ -165,6 +167,7 @@ async def _relay(
     the encoder's end, or the error event of a failed stream. Mirrors ``Gateway._relay``
     for what is recorded when."""
     reader = _Reader(call)
+    gateway.shadow.mark(call)  # a sampled stream's text, for shadow rules
     rest = opened.rest
     status, error = 200, None
     try:

@@ -46,6 +46,10 @@ class ShadowHook:
     ) -> AsyncIterator[ChatChunk]:
         return stream
 
+    def mark(self, call: Call) -> None:
+        """For a relayed (pass-through) stream: start ``call.shadow_text`` when sampled."""
+        return None
+
     def offer(self, call: Call, record: UsageRecord, response: ChatResponse | None) -> None:
         return None
 
@@ -86,10 +90,14 @@ class GatewayShadow(ShadowHook):
     ) -> AsyncIterator[ChatChunk]:
         """``stream`` as relayed, its text kept for the shadow when the request is
         sampled (else ``stream`` itself)."""
-        if not self.dispatcher.select(call.request_id, call.model):
+        self.mark(call)
+        if call.shadow_text is None:
             return stream
-        call.shadow_text = []
         return _assembled(stream, call.shadow_text)
+
+    def mark(self, call: Call) -> None:
+        if self.dispatcher.select(call.request_id, call.model):
+            call.shadow_text = []
 
     def offer(self, call: Call, record: UsageRecord, response: ChatResponse | None) -> None:
         """Hand a finished exchange to the rules that sample it (never raises)."""
