@@ -42,10 +42,14 @@ class RunningConsole(RunningGateway):
         return self.url + "/ui"
 
 
-def console_config(fake: OpenAIFake, extra: str = "") -> str:
-    """A configuration with the OpenAI fake as ``gpt-4o`` (catalog prices apply) and a
-    ``chat`` route in front of it."""
-    return f"""
+def console_config(fake: OpenAIFake, extra: str = "", gateway: str = "") -> str:
+    """A configuration with the OpenAI fake as ``gpt-4o`` (catalog prices apply), a
+    ``chat`` route in front of it and the embedded ``local/smollm2`` served; ``gateway``
+    adds lines (indented two spaces) to the ``gateway:`` section, ``extra`` top-level
+    sections."""
+    return f"""gateway:
+  serve_unconfigured: [local/smollm2]
+{gateway}
 models:
   - name: gpt-4o
     backend: openai

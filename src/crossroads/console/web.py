@@ -86,6 +86,8 @@ class ConsoleState:
     templates: Environment
     sessions: SessionStore = field(default_factory=SessionStore)
     logins: LoginLimiter = field(default_factory=LoginLimiter)
+    #: Whatever a page computes once per process (keyed by "page.thing").
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class ConsoleError(Exception):
