@@ -51,7 +51,7 @@ def model_choices(config: Config) -> list[ModelChoice]:
 
     for route in config.routes:
         rows = [_row_for(t.model, config) for t in route.deployments]
-        kinds = {r.kind for r in rows if r is not None} or {"unknown"}
+        kinds: set[str] = {r.kind for r in rows if r is not None} or {"unknown"}
         kind = kinds.pop() if len(kinds) == 1 else "mixed"
         licences = sorted({r.licence.name for r in rows if r is not None})
         add(route.name, "route", kind, "; ".join(licences) or "—")

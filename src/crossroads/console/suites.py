@@ -16,7 +16,7 @@ from ..config import crossroads_home
 from ..errors import ConfigError
 from ..evals.suite import parse_suite
 
-__all__ = ["SUITE_NAME", "MAX_TEXT", "add_to_suite", "suite_path"]
+__all__ = ["MAX_TEXT", "SUITE_NAME", "add_to_suite", "suite_path"]
 
 #: Suite names: a file name without surprises (no path, no dot files).
 SUITE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
