@@ -4,12 +4,11 @@ prompt saved to a suite that `crossroads eval` loads."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import create_engine, text
 
 from ..fakes.openai_fake import OpenAIFake
@@ -108,18 +107,14 @@ def _status_after(page: Any, _label: str) -> str:
 
 
 def test_playground_api_refuses_a_model_outside_the_keys_allow_list(
-    console_server: RunningConsole,
+    console_server: RunningConsole, console_client: Any
 ) -> None:
     key = console_server.create_key("limited", models=["gpt-4o"])
-    client = httpx.Client(base_url=console_server.ui)
-    login_page = client.get("/login")
-    token = login_page.text.split('name="csrf_token" value="')[1].split('"')[0]
-    assert client.post("/login", data={"key": key, "csrf_token": token}).status_code in (200, 303)
-    csrf = client.get("/playground").text.split('name="csrf-token" content="')[1].split('"')[0]
-    answer = client.post("/api/chat", headers={"x-csrf-token": csrf},
-                         json={"model": "local/smollm2", "user": "hi"})
+    client = console_client(console_server, key)
+    page = client.http.get("/playground").text
+    assert re.search(r'<option value="local/smollm2"[^>]* disabled', page)
+    answer = client.http.post("/api/chat", headers={"x-csrf-token": client.csrf},
+                              json={"model": "local/smollm2", "user": "hi"})
     assert answer.status_code == 403
     assert "may not use 'local/smollm2'" in answer.json()["error"]["message"]
 
-
-_ = Path
