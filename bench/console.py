@@ -28,9 +28,10 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.fakes.instant import InstantBackend  # noqa: E402
+
 from crossroads.config import parse_config  # noqa: E402
 from crossroads.console import create_app  # noqa: E402
-from tests.fakes.instant import InstantBackend  # noqa: E402
 
 MASTER = "sk-bench-master-0000"
 MESSAGES = [{"role": "system", "content": "Be brief."},

@@ -25,7 +25,7 @@ def _folder(tmp_path: Path) -> Path:
 
 def _distinct_rows(png: bytes) -> int:
     """How many different pixel rows the image has (a blank page has one)."""
-    width, height, data = _png_pixels(png)
+    _width, height, data = _png_pixels(png)
     stride = len(data) // height
     return len({data[i * stride + 1 : (i + 1) * stride] for i in range(height)})
 
