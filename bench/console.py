@@ -7,9 +7,9 @@ Both calls run in this process against one app (the gateway with its console mou
 driven straight through ASGI (no sockets, so only server time is measured), streaming,
 with the same virtual key (budget and RPM on, SQLite ledger) and an upstream that
 answers at once in process. Calls alternate A B, B A, … so machine noise (and the
-ledger's background work left by the call before) falls on both alike; the report is the median and the 5 %-trimmed mean per call of each and their
-difference (target: the console adds ≤ 2 ms). ``--profile`` prints where the console
-path's time goes instead.
+ledger's background work left by the call before) falls on both alike. The report is
+the median and the 5 %-trimmed mean per call of each and their difference (target: the
+console adds ≤ 2 ms). ``--profile`` prints where the console path's time goes instead.
 """
 
 from __future__ import annotations
