@@ -31,6 +31,7 @@ from .web import (
     render,
     require_csrf,
     require_session,
+    wants_json,
 )
 
 __all__ = ["SECURITY_HEADERS", "app_from_env", "create_app", "mount"]
@@ -109,9 +110,7 @@ def _direct_chat(console: FastAPI) -> Handler:
 
 def _errors(console: FastAPI) -> None:
     def answer(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
-        if request.url.path.startswith(PREFIX + "/api/") or "application/json" in (
-            request.headers.get("accept", "")
-        ):
+        if wants_json(request):
             return JSONResponse({"error": message}, status_code=status, headers=headers)
         return render(request, "error.html", {"status": status, "message": message},
                       status=status, headers=headers)

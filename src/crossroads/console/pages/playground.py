@@ -21,6 +21,7 @@ from ..sessions import Session
 from ..suites import add_to_suite
 from ..web import (
     ConsoleError,
+    CsrfAdminSession,
     CsrfSession,
     CurrentSession,
     NavEntry,
@@ -86,7 +87,8 @@ def routes(router: APIRouter) -> None:
                             headers={"cache-control": "no-store"})
 
     @router.post("/api/suite")
-    async def suite(request: Request, session: CsrfSession) -> Response:
+    async def suite(request: Request, session: CsrfAdminSession) -> Response:
+        """Writes a file on the server: the master key only."""
         try:
             spec = SuiteAdd.model_validate_json(await read_body(request, 1_000_000))
         except ValidationError as exc:
