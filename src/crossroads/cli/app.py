@@ -22,6 +22,7 @@ from . import (
     replay_cmd,
     serve_cmd,
     tune_cmd,
+    ui_cmd,
     usage_cmd,
 )
 from . import chat as chat_cmd
@@ -69,6 +70,7 @@ app.command("show")(eval_cmd.show)
 app.command("replay")(replay_cmd.replay)
 app.command("tune")(tune_cmd.tune)
 app.command("serve")(serve_cmd.serve)
+app.command("ui")(ui_cmd.ui)
 app.add_typer(keys_cmd.keys_app, name="keys")
 app.command("usage")(usage_cmd.usage)
 app.add_typer(guard_cmd.guard_app, name="guard")

@@ -22,6 +22,8 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: The HTTP servers ``--server`` can run the gateway on (the first is the default).
 SERVERS = ("uvicorn", "granian")
 APP = "crossroads.gateway.app:app_from_env"
+#: The gateway with the web console at /ui (the default; ``--no-console``: APP).
+CONSOLE_APP = "crossroads.console.app:app_from_env"
 
 
 def _server(value: str) -> str:
@@ -91,6 +93,9 @@ def serve(
         typer.Option(help="HTTP server: uvicorn (uvloop + httptools) or granian.",
                      callback=_server),
     ] = "uvicorn",
+    console: Annotated[
+        bool, typer.Option(help="Serve the web console at /ui (log in with a key).")
+    ] = True,
 ) -> None:
     """Serve every configured model behind /v1/chat/completions, /v1/messages,
     /v1/embeddings and /v1/models, with keys, budgets, rate limits and a usage ledger."""
@@ -108,17 +113,27 @@ def serve(
             typer.echo(f"warning: {warning}", err=True)
         if cfg.path is not None:
             os.environ["CROSSROADS_CONFIG"] = str(Path(cfg.path).resolve())
+        where = f", console http://{host}:{port}/ui" if console else ""
+        if console and workers > 1:
+            typer.echo(
+                "warning: console sessions live in one worker process; with --workers "
+                f"{workers} a browser may be sent back to the login form. Serve the console "
+                "from a one-worker process, or pass --no-console here.",
+                err=True,
+            )
         typer.echo(
             f"Crossroads gateway on http://{host}:{port}  "
-            f"(OpenAI base_url http://{host}:{port}/v1, Anthropic base_url http://{host}:{port})",
+            f"(OpenAI base_url http://{host}:{port}/v1, Anthropic base_url http://{host}:{port}"
+            f"{where})",
             err=True,
         )
+        app = CONSOLE_APP if console else APP
         with shared_metrics(workers):
             if server == "granian":
-                _run_granian(cfg.gateway, host, port, workers, log_level, access_log)
+                _run_granian(cfg.gateway, app, host, port, workers, log_level, access_log)
                 return
             uvicorn.run(
-                APP,
+                app,
                 factory=True,
                 host=host,
                 port=port,
@@ -135,7 +150,8 @@ def serve(
 
 
 def _run_granian(
-    settings: GatewaySettings, host: str, port: int, workers: int, level: str, access: bool
+    settings: GatewaySettings, app: str, host: str, port: int, workers: int, level: str,
+    access: bool,
 ) -> None:
     """The gateway on Granian (HTTP/1.1, uvloop). Of ``gateway``'s connection limits it
     enforces ``header_timeout_s`` and, through its read buffer, roughly
@@ -148,7 +164,7 @@ def _run_granian(
 
     levels = {"trace": "debug"}
     Server(
-        APP,
+        app,
         address=host,
         port=port,
         interface=Interfaces.ASGI,
