@@ -39,6 +39,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
 @app.callback()
 def root(
     ctx: typer.Context,

@@ -142,6 +142,13 @@ def _sentence(open_name: str, closed_name: str, volume: float | None) -> str:
     )
 
 
+def _cheapest(choices: list[ApiOption | SelfHostOption], volume: Volume) -> MonthlyCost:
+    """The cheapest of a model's options at ``volume`` (the smaller tier on ties)."""
+    from ..decide.tco import monthly_cost
+
+    return min((monthly_cost(o, volume) for o in choices), key=lambda c: c.total)
+
+
 def _how(option: ApiOption | SelfHostOption, entry: CatalogEntry) -> str:
     from ..decide.tco import ApiOption
 
@@ -181,36 +188,49 @@ def _cost(
     try:
         total = tco.parse_volume(volume_text)
         shape = tco.Volume.from_tokens(total, input_share)
-        options: list[tco.ApiOption | tco.SelfHostOption] = [
-            api_option(e)
+        # Per model: its API option, or one self-hosting option per serving tier it fits.
+        choices: list[list[tco.ApiOption | tco.SelfHostOption]] = [
+            [api_option(e)]
             if e.kind == "closed"
-            else tco.default_selfhost_option(
-                e,
-                gpu=gpu,
-                gpu_hour_usd=gpu_hour,
-                utilisation=utilisation,
-                staff_fte=staff_fte,
-                training=plan,
+            else list(
+                tco.selfhost_options(
+                    e,
+                    gpu=gpu,
+                    gpu_hour_usd=gpu_hour,
+                    utilisation=utilisation,
+                    staff_fte=staff_fte,
+                    training=plan,
+                )
             )
             for e in entries
         ]
-        at_volume = [tco.monthly_cost(o, shape) for o in options]
-        curves = [[tco.monthly_cost(o, shape.scaled(v)) for v in CURVE_VOLUMES] for o in options]
+        at_volume = [_cheapest(c, shape) for c in choices]
+        options = [c[[tco.monthly_cost(o, shape).total for o in c].index(m.total)]
+                   for c, m in zip(choices, at_volume, strict=True)]  # fmt: skip
+        curves = [[_cheapest(c, shape.scaled(v)) for v in CURVE_VOLUMES] for c in choices]
     except ConfigError:
         raise
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     pairs: list[dict[str, Any]] = []
-    for self_host in (o for o in options if isinstance(o, tco.SelfHostOption)):
+    for i, choice in enumerate(choices):
+        tiers = [o for o in choice if isinstance(o, tco.SelfHostOption)]
+        if not tiers:
+            continue
         for api in (o for o in options if isinstance(o, tco.ApiOption)):
-            step = tco.break_even(self_host, api, shape)
+            # Above the lowest tier's crossing, that tier (so the cheapest one) stays cheaper.
+            steps = [tco.break_even(own, api, shape) for own in tiers]
+            smooth = [tco.break_even_continuous(own, api, shape) for own in tiers]
+            step = min((x for x in steps if x is not None), default=None)
             pairs.append(
                 {
-                    "open": self_host.name,
+                    "open": options[i].name,
                     "closed": api.name,
                     "tokens_per_month": step,
-                    "continuous_tokens_per_month": tco.break_even_continuous(self_host, api, shape),
-                    "sentence": _sentence(self_host.name, api.name, step),
+                    "continuous_tokens_per_month": min(
+                        (x for x in smooth if x is not None), default=None
+                    ),
+                    "sentence": _sentence(options[i].name, api.name, step),
                 }
             )
     sources = _sources(entries, options, plan, untrained)
