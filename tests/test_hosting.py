@@ -127,3 +127,31 @@ def test_a_model_too_big_for_the_cpu_goes_to_a_small_gpu() -> None:
     entry = _model("meta/llama-3.2-3b")  # 3.2B: past the CPU classes, 6.4 GB fits a T4
     assert [p.tier for p in serving_plans(entry)][:2] == ["small-gpu", "large-gpu"]
     assert serving_plans(entry)[0].hardware == "T4"
+
+
+def test_cost_at_80_columns_keeps_every_model_name_and_how_readable() -> None:
+    models = [
+        "local/smollm2",
+        "meta/llama-3.1-8b",
+        "meta/llama-3.3-70b",
+        "openai/gpt-4o-mini",
+        "anthropic/claude-sonnet-4-5",
+    ]
+    args = ["cost", "--models", ",".join(models), "--volume", "50M"]
+    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    table_part = lines[: next(i for i, ln in enumerate(lines) if ln.startswith("Break-even"))]
+    assert all(len(ln) <= 80 for ln in table_part)
+    assert "…" not in "\n".join(table_part)  # nothing cut short
+    for name in models:
+        assert sum(name in ln for ln in table_part) == 2  # its block and its curve row
+    for how in (
+        "self-host: 1 x c7i.2xlarge (fp16)",
+        "self-host: 1 x L4 (fp16)",
+        "self-host: 2 x H100-80GB (fp16)",
+        "API (OpenAI)",
+        "API (Anthropic)",
+    ):
+        assert any(how in ln for ln in table_part), how
+    assert "per month $4,844" in result.stdout  # smollm2 on the CPU tier
