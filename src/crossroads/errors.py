@@ -155,6 +155,7 @@ class RateLimitError(APIError):
     error_type = "rate_limit_error"
 
 
+
 class UpstreamUnavailableError(APIError):
     status_code = 503
     error_type = "api_error"

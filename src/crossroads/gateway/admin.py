@@ -51,9 +51,7 @@ def admin_routes(app: GatewayApp) -> None:
 
     def ok(call: Call, body: Any, status: int = 200) -> Response:
         return Response(
-            json.dumps(body),
-            status_code=status,
-            media_type=JSON,
+            json.dumps(body), status_code=status, media_type=JSON,
             headers=call.headers,
         )
 
@@ -65,10 +63,8 @@ def admin_routes(app: GatewayApp) -> None:
             try:
                 spec = KeyCreate.model_validate_json(await request.body())
             except ValidationError as exc:
-                raise BadRequestError(
-                    f"Invalid key request: {exc.errors()[0]['msg']} "
-                    f"at {'.'.join(map(str, exc.errors()[0]['loc']))}"
-                ) from exc
+                raise BadRequestError(f"Invalid key request: {exc.errors()[0]['msg']} "
+                                      f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from exc
             raw, record = await asyncio.to_thread(
                 app.gateway.keys.create,
                 spec.name,

@@ -88,14 +88,8 @@ def create_app(config: Config | None = None) -> GatewayApp:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """Unknown paths and methods, in the OpenAI error shape."""
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        body = {
-            "error": {
-                "message": f"{request.method} {request.url.path}: {exc.detail}",
-                "type": kind,
-                "param": None,
-                "code": None,
-            }
-        }
+        body = {"error": {"message": f"{request.method} {request.url.path}: {exc.detail}",
+                          "type": kind, "param": None, "code": None}}
         return Response(json.dumps(body), status_code=exc.status_code, media_type=JSON)
 
     admin_routes(app)

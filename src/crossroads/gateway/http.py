@@ -156,7 +156,9 @@ class Linger(Protocol):
     def end(self) -> None: ...
 
 
-async def until_disconnect(request: Request, work: Awaitable[T], linger: Linger | None = None) -> T:
+async def until_disconnect(
+    request: Request, work: Awaitable[T], linger: Linger | None = None
+) -> T:
     """Run ``work`` in this task; if the client goes away first, cancel it (and with it
     the upstream call) — or, when ``linger`` allows, let it finish within the seconds
     it gives and return its result for no one. The work is awaited directly, not wrapped
@@ -251,7 +253,9 @@ class EventStream(Response):
         self.request_id = headers.get("x-request-id")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+        )
         pump = asyncio.ensure_future(self._pump(send))
         watcher = asyncio.ensure_future(_disconnected(receive))
         try:

@@ -169,18 +169,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         if phase == "body":
             limit = self.limits.body_timeout_s
-            self._refuse(
-                408,
-                f"The request body was not complete within {limit:g} s of its "
-                "header (gateway.body_timeout_s). Send the body without pauses.",
-            )
+            self._refuse(408, f"The request body was not complete within {limit:g} s of its "
+                              "header (gateway.body_timeout_s). Send the body without pauses.")
         elif self._in_header:
             limit = self.limits.header_timeout_s
-            self._refuse(
-                408,
-                f"The request header was not complete within {limit:g} s "
-                "(gateway.header_timeout_s). Send the header without pauses.",
-            )
+            self._refuse(408, f"The request header was not complete within {limit:g} s "
+                              "(gateway.header_timeout_s). Send the header without pauses.")
         else:
             self.transport.close()  # nothing sent: no answer
 
@@ -211,23 +205,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             if cycle.response_started:
                 self.transport.close()
                 return
-        body = json.dumps(
-            {
-                "error": {
-                    "message": message,
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "request_timeout" if status == 408 else "header_too_large",
-                }
-            }
-        ).encode()
+        body = json.dumps({"error": {
+            "message": message, "type": "invalid_request_error", "param": None,
+            "code": "request_timeout" if status == 408 else "header_too_large",
+        }}).encode()
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
         head += [k + b": " + v + b"\r\n" for k, v in self.server_state.default_headers]
-        head += [
-            b"content-type: application/json\r\n",
-            b"content-length: %d\r\n" % len(body),
-            b"connection: close\r\n\r\n",
-        ]
+        head += [b"content-type: application/json\r\n",
+                 b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n"]
         self.transport.write(b"".join(head) + body)
         self.transport.close()
 

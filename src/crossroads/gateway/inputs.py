@@ -106,7 +106,8 @@ def load_body(
         text = body.decode("utf-8-sig")  # strict: encoded surrogates are refused too
     except UnicodeDecodeError as exc:
         raise ProtocolError(
-            f"The request body is not valid UTF-8 (byte {exc.start}); send JSON encoded as UTF-8.",
+            f"The request body is not valid UTF-8 (byte {exc.start}); send JSON encoded "
+            "as UTF-8.",
             code="invalid_encoding",
         ) from None
     data = load_json_object(text)
@@ -132,7 +133,9 @@ class _Walk:
     def run(self, data: dict[str, Any]) -> None:
         max_depth, max_items, strings = self.max_depth, self.max_items, self.strings
         budget = CONTAINERS_PER_MESSAGE * max_items
-        stack: list[tuple[dict[str, Any] | list[Any], int, tuple[int | str, ...]]] = [(data, 1, ())]
+        stack: list[tuple[dict[str, Any] | list[Any], int, tuple[int | str, ...]]] = [
+            (data, 1, ())
+        ]
         while stack:
             node, depth, path = stack.pop()
             budget -= 1

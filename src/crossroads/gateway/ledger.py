@@ -132,7 +132,9 @@ _LIMITS: dict[str, int] = {
 _COLUMNS = tuple(c.name for c in usage_ledger.c if c.name != "id")
 _VALUES = operator.attrgetter(*_COLUMNS)
 _CREATED = _COLUMNS.index("created_at")
-_JSON = tuple(_COLUMNS.index(name) for name in ("guard_decisions", "request_body", "response_body"))
+_JSON = tuple(
+    _COLUMNS.index(name) for name in ("guard_decisions", "request_body", "response_body")
+)
 _LIMITED = tuple((i, _LIMITS[name]) for i, name in enumerate(_COLUMNS) if name in _LIMITS)
 
 

@@ -36,48 +36,32 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "crossroads_requests",
-            "Requests by model, key and HTTP status",
-            ["model", "key", "status"],
-            registry=r,
+            "crossroads_requests", "Requests by model, key and HTTP status",
+            ["model", "key", "status"], registry=r,
         )
         self.errors = Counter(
-            "crossroads_errors",
-            "Failed requests by model, key and error class",
-            ["model", "key", "error"],
-            registry=r,
+            "crossroads_errors", "Failed requests by model, key and error class",
+            ["model", "key", "error"], registry=r,
         )
         self.latency = Histogram(
-            "crossroads_request_latency_seconds",
-            "End-to-end latency",
-            ["model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            "crossroads_request_latency_seconds", "End-to-end latency",
+            ["model"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.ttft = Histogram(
-            "crossroads_time_to_first_token_seconds",
-            "Time to first token (streams)",
-            ["model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            "crossroads_time_to_first_token_seconds", "Time to first token (streams)",
+            ["model"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.tokens = Counter(
-            "crossroads_tokens",
-            "Tokens by model, key and kind (prompt|completion)",
-            ["model", "key", "kind"],
-            registry=r,
+            "crossroads_tokens", "Tokens by model, key and kind (prompt|completion)",
+            ["model", "key", "kind"], registry=r,
         )
         self.cost = Counter(
-            "crossroads_cost_usd",
-            "Spend in US dollars by model and key",
-            ["model", "key"],
-            registry=r,
+            "crossroads_cost_usd", "Spend in US dollars by model and key",
+            ["model", "key"], registry=r,
         )
         self.fallbacks = Counter(
-            "crossroads_fallbacks",
-            "Requests served after at least one failed attempt",
-            ["model"],
-            registry=r,
+            "crossroads_fallbacks", "Requests served after at least one failed attempt",
+            ["model"], registry=r,
         )
 
     def observe(

@@ -26,6 +26,7 @@ def master_key(settings: GatewaySettings) -> str | None:
     )
 
 
+
 def check_routes(config: Config) -> list[str]:
     """Resolve the master key and every route's deployments. Configuration errors raise;
     a missing API key only warns (that deployment fails, and its route falls back, until

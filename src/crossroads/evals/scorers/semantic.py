@@ -17,7 +17,6 @@ from ..scoring import Answer, Score, Scorer, ScorerParams, ScoringContext
 
 __all__ = ["SemanticSimilarity"]
 
-
 def _similarities(answer: str, references: list[str]) -> list[float]:
     first, *rest = embed([answer, *references])
     return [sum(a * b for a, b in zip(first, other, strict=True)) for other in rest]

@@ -29,6 +29,7 @@ _STATUS_AND_TYPE: dict[str, tuple[int, str]] = {
 }
 
 
+
 def _render(info: ErrorInfo) -> tuple[int, dict[str, Any]]:
     status, kind = _STATUS_AND_TYPE[info.kind]
     if info.kind in ("invalid_request", "not_found", "permission", "authentication"):
