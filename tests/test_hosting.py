@@ -155,3 +155,56 @@ def test_cost_at_80_columns_keeps_every_model_name_and_how_readable() -> None:
     ):
         assert any(how in ln for ln in table_part), how
     assert "per month $4,844" in result.stdout  # smollm2 on the CPU tier
+
+
+def test_new_open_families_are_sized_and_hosted_honestly() -> None:
+    """Qwen, DeepSeek, Mistral, Gemma, Phi: total vs active parameters, and their tiers."""
+    moe = {
+        "qwen/qwen3-30b-a3b": (30.5, 3.3),
+        "qwen/qwen3-235b-a22b": (235, 22),
+        "deepseek/deepseek-v3": (671, 37),
+        "deepseek/deepseek-r1": (671, 37),
+        "mistral/mixtral-8x7b": (46.7, 12.9),
+    }
+    for name, (total, active) in moe.items():
+        entry = _model(name)
+        assert (entry.parameters_b, entry.active_parameters_b) == (total, active)
+    assert _model("microsoft/phi-4").active_parameters_b is None  # dense
+    tiers = {
+        "microsoft/phi-3-mini": ("small-gpu", "T4", 1, "fp16"),
+        "qwen/qwen3-8b": ("small-gpu", "L4", 1, "fp16"),
+        "google/gemma-3-27b": ("large-gpu", "H100-80GB", 1, "fp16"),
+        "qwen/qwen2.5-72b": ("multi-gpu", "H100-80GB", 2, "fp16"),
+        # 671B: fp16 needs > 8 x 141 GB; the FP8 weights (costed as int8) fit 8 x H200.
+        "deepseek/deepseek-v3": ("multi-gpu", "H200", 8, "int8"),
+    }
+    for name, (tier, hardware, count, precision) in tiers.items():
+        plan = serving_plans(_model(name))[0]
+        assert (plan.tier, plan.hardware, plan.count, plan.precision) == (
+            tier,
+            hardware,
+            count,
+            precision,
+        ), name
+
+
+def test_compare_weighs_self_hosting_deepseek_against_its_own_api() -> None:
+    names = ["deepseek/deepseek-v3", "openai/gpt-4o-mini"]
+    report, _ = build_report(
+        names=names,
+        entries={n: _model(n) for n in names},
+        notes={},
+        run=None,
+        profile=default_profile(10e6),
+        suite_name="quick",
+    )
+    pairs = {(b.open, b.closed): b for b in report.tco.break_even}
+    own = pairs[("deepseek/deepseek-v3", "deepseek/deepseek-v3")]
+    # 8 x H200 always on ($4.59 x 8 x 730 = $26,806/month per replica) against DeepSeek's
+    # $0.27/$1.10 per 1M: a full replica serves less than it costs, so never.
+    assert own.volume_tokens_per_month is None
+    assert own.sentence == (
+        "self-hosting deepseek/deepseek-v3 never becomes cheaper than its publisher's hosted "
+        "API (DeepSeek) below 10T tokens/month"
+    )
+    assert ("deepseek/deepseek-v3", "openai/gpt-4o-mini") in pairs

@@ -76,6 +76,10 @@ PROVIDERS: frozenset[str] = frozenset(
         "tii",
         "huggingface",
         "local",
+        "qwen",
+        "deepseek",
+        "mistral",
+        "microsoft",
     }
 )
 _API_BACKENDS = frozenset({"openai", "anthropic", "google"})
@@ -251,6 +255,8 @@ class CatalogEntry(_Strict):
     aliases: list[NonEmpty] = Field(default_factory=list)
     released: dt.date
     parameters_b: float | None = Field(gt=0)
+    #: Mixture-of-experts models: parameters used per token (``parameters_b`` is the total).
+    active_parameters_b: float | None = Field(default=None, gt=0)
     context_window: int = Field(gt=0)
     max_output_tokens: int | None = Field(gt=0)
     languages: NonEmpty

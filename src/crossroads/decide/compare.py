@@ -225,7 +225,9 @@ def _break_evens(
             tiers = tco.selfhost_options(entries[o])
         except ValueError:
             continue
-        for c in closed:
+        # Against every closed model, and against the publisher's own hosted API when it
+        # sells one (DeepSeek): self-hosting the weights vs calling the publisher.
+        for c in [*closed, *([o] if entries[o].prices is not None else [])]:
             try:
                 api = tco.default_api_option(entries[c])
             except ValueError:
@@ -233,11 +235,12 @@ def _break_evens(
             # Above the lowest tier's crossing that tier (so the cheapest tier) stays cheaper.
             found = [b for own in tiers if (b := tco.break_even(own, api, shape)) is not None]
             at = min(found) if found else None
+            than = f"its publisher's hosted API ({entries[o].vendor})" if c == o else c
             sentence = (
                 f"above {tco.format_tokens(at)} tokens/month self-hosting {o} becomes cheaper "
-                f"than {c}"
+                f"than {than}"
                 if at is not None
-                else f"self-hosting {o} never becomes cheaper than {c} below 10T tokens/month"
+                else f"self-hosting {o} never becomes cheaper than {than} below 10T tokens/month"
             )
             rows.append(
                 BreakEvenPoint(open=o, closed=c, volume_tokens_per_month=at, sentence=sentence)
