@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crossroads.catalog.prices import read_price_map
 from crossroads.config import parse_config
 from crossroads.decide.profile import load_profile
 from crossroads.errors import ConfigError
@@ -56,6 +57,11 @@ guardrails:
 TRAINING = (
     '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
     '{"prompt": "2+2?", "completion": "4"}\n'
+)
+PRICE_MAP = (
+    '{"sample_spec": {"input_cost_per_token": 0},\n'
+    ' "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,\n'
+    '            "cache_read_input_token_cost": 1.25e-06, "litellm_provider": "openai"}}\n'
 )
 PROFILE = (ROOT / "examples/profiles/hospital.yaml").read_text(encoding="utf-8")
 
@@ -169,6 +175,7 @@ def test_the_seeds_are_valid(tmp_path: Path) -> None:
     parse_config(CONFIG)
     load_profile(_write(tmp_path / "p.yaml", PROFILE))
     load_examples(_write(tmp_path / "t.jsonl", TRAINING))
+    assert read_price_map(_write(tmp_path / "m.json", PRICE_MAP))["gpt-4o"][0] == 2.5
     for ext, body in (("csv", CSV), ("jsonl", JSONL)):
         _write(tmp_path / f"items.{ext}", body)
         parse_suite(SUITE_WITH_FILE.replace("{ext}", ext), "s.yaml", tmp_path)
@@ -206,6 +213,13 @@ def test_profiles(text: str, tmp_path: Path) -> None:
 def test_training_data(text: str, tmp_path: Path) -> None:
     path = _write(tmp_path / "train.jsonl", text)
     _only_our_errors(lambda: load_examples(path))
+
+
+@FUZZ
+@given(text=st.one_of(mutated(PRICE_MAP), st.text(max_size=200)))
+def test_price_maps(text: str, tmp_path: Path) -> None:
+    path = _write(tmp_path / "model_prices_and_context_window.json", text)
+    _only_our_errors(lambda: read_price_map(path))
 
 
 @pytest.mark.parametrize(

@@ -450,14 +450,40 @@ def _builtin() -> tuple[CatalogEntry, ...]:
     return tuple(parse_catalog(_load_yaml(text, _DATA_FILE), source=_DATA_FILE))
 
 
+def _overrides_key() -> tuple[str, int] | None:
+    """The recorded price overrides (``crossroads catalog update --apply``): path and
+    modification time, so a new file is picked up and an unchanged one read once."""
+    from .prices import overrides_path
+
+    path = overrides_path()
+    try:
+        return str(path), path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 @functools.cache
+def _entries(key: tuple[str, int] | None) -> tuple[CatalogEntry, ...]:
+    if key is None:
+        return _builtin()
+    from .prices import apply_overrides
+
+    return apply_overrides(_builtin(), Path(key[0]))
+
+
+@functools.cache
+def _index_for(key: tuple[str, int] | None) -> dict[str, CatalogEntry]:
+    return {k: entry for entry in _entries(key) for k in entry.lookup_keys()}
+
+
 def _index() -> dict[str, CatalogEntry]:
-    return {key: entry for entry in _builtin() for key in entry.lookup_keys()}
+    return _index_for(_overrides_key())
 
 
 def load_catalog() -> list[CatalogEntry]:
-    """All entries of the built-in catalog, in file order (validated once, then cached)."""
-    return list(_builtin())
+    """All entries of the built-in catalog, in file order (validated once, then cached), with
+    any price recorded by ``crossroads catalog update --prices FILE --apply``."""
+    return list(_entries(_overrides_key()))
 
 
 def find_model(name: str) -> CatalogEntry | None:
