@@ -25,7 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,6 +60,7 @@ __all__ = [
     "TunedPrices",
     "Tuning",
     "find_model",
+    "forget_overrides",
     "load_catalog",
     "load_catalog_file",
     "parse_catalog",
@@ -450,16 +453,38 @@ def _builtin() -> tuple[CatalogEntry, ...]:
     return tuple(parse_catalog(_load_yaml(text, _DATA_FILE), source=_DATA_FILE))
 
 
-def _overrides_key() -> tuple[str, int] | None:
-    """The recorded price overrides (``crossroads catalog update --apply``): path and
-    modification time, so a new file is picked up and an unchanged one read once."""
+@functools.lru_cache(maxsize=16)
+def _overrides_file(home_env: str | None, user_home: str | None) -> str:
     from .prices import overrides_path
 
-    path = overrides_path()
+    return str(overrides_path())  # computed once per CROSSROADS_HOME / HOME (Path.home is slow)
+
+
+_CHECK_EVERY_S = 1.0
+_checked: dict[str, tuple[float, tuple[str, int] | None]] = {}  # path -> (when, key)
+
+
+def _overrides_key() -> tuple[str, int] | None:
+    """The recorded price overrides (``crossroads catalog update --apply``): path and
+    modification time, so a new file is picked up and an unchanged one read once. The file
+    is looked at most once a second per path (a ``stat`` costs more than the lookup it
+    guards); :func:`forget_overrides` makes the next lookup look again."""
+    path = _overrides_file(os.environ.get("CROSSROADS_HOME"), os.environ.get("HOME"))
+    now = time.monotonic()
+    seen = _checked.get(path)
+    if seen is not None and now - seen[0] < _CHECK_EVERY_S:
+        return seen[1]
     try:
-        return str(path), path.stat().st_mtime_ns
+        key: tuple[str, int] | None = (path, os.stat(path).st_mtime_ns)
     except OSError:
-        return None
+        key = None
+    _checked[path] = (now, key)
+    return key
+
+
+def forget_overrides() -> None:
+    """Look at the price-overrides file again on the next lookup (after writing it)."""
+    _checked.clear()
 
 
 @functools.cache

@@ -181,6 +181,9 @@ def write_overrides(
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(path)
+    from . import forget_overrides
+
+    forget_overrides()
     return path
 
 
