@@ -40,7 +40,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-
 @app.callback()
 def root(
     ctx: typer.Context,

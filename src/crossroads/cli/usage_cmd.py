@@ -12,7 +12,6 @@ from .. import _time
 
 __all__ = ["usage"]
 
-
 def parse_since(value: str | None, *, now: datetime | None = None) -> datetime | None:
     """``7d``, ``24h``, ``30m``, ``2w``, or an ISO date/datetime (UTC unless it says)."""
     if value is None:
