@@ -209,13 +209,30 @@ def test_weights_memory_follows_the_documented_formula() -> None:
             assert abs(got - expected) <= tolerance, (entry.id, got, round(expected, 3))
 
 
+EXPLICIT_HEAD_DIM = {
+    "openai/gpt-oss-120b": 64,  # hidden size 2880
+    "openai/gpt-oss-20b": 64,
+    "qwen/qwen3-30b-a3b": 128,  # hidden size 2048, 32 heads
+    "qwen/qwen3-235b-a22b": 128,  # hidden size 4096, 64 heads
+    "google/gemma-2-9b": 256,  # hidden size 3584, 16 heads
+    "google/gemma-3-27b": 128,  # hidden size 5376, 32 heads
+    "google/gemma-3-4b": 256,  # hidden size 2560, 8 heads
+    # Multi-head latent attention: one 576-value latent per token and layer, written as
+    # 1 KV head x 288 so that the K+V cache estimate (2 x heads x dim) is 576 values.
+    "deepseek/deepseek-v3": 288,
+    "deepseek/deepseek-r1": 288,
+}
+
+
 def test_architecture_shapes_are_consistent() -> None:
     for entry in load_catalog():
         if entry.self_host is None:
             continue
         arch = entry.self_host.architecture
         assert arch.attention_heads % arch.kv_heads == 0, entry.id
-        if entry.family != "gpt-oss":  # gpt-oss sets head_dim 64 with hidden size 2880
+        if entry.id in EXPLICIT_HEAD_DIM:  # config.json sets head_dim apart from the hidden size
+            assert arch.head_dim == EXPLICIT_HEAD_DIM[entry.id], entry.id
+        else:
             assert arch.attention_heads * arch.head_dim == arch.hidden_size, entry.id
     # Known shapes used for KV-cache estimates.
     llama2_7b = by_id()["meta/llama-2-7b"].self_host

@@ -106,7 +106,7 @@ def test_open_training_is_gpu_hours_times_the_hourly_price() -> None:
     expected = 6 * entry.parameters_b * 1e9 * 100e6 / (989e12 * 0.35) / 3600
     assert hours == pytest.approx(expected)
     assert "arxiv.org/abs/2001.08361" in cite
-    option = default_selfhost_option(entry, training=TrainingPlan(tokens=100e6))
+    option = default_selfhost_option(entry, gpu="H100", training=TrainingPlan(tokens=100e6))
     assert option.training_usd == pytest.approx(hours * option.gpu_hour_usd)
     assert "training" in option.sources
     given = default_selfhost_option(entry, training=TrainingPlan(1e6, gpu_hours=10))

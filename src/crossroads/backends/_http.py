@@ -15,7 +15,7 @@ import json
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -291,6 +291,8 @@ class HTTPBackend(Backend):
     Subclasses give ``default_base_url``, :meth:`auth_headers` and :meth:`map_error`,
     and may adjust :meth:`base_url`.
     """
+
+    allowed_options: ClassVar[frozenset[str] | None] = frozenset()
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(deployment, http=http)

@@ -508,6 +508,7 @@ class AnthropicBackend(HTTPBackend):
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
     api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
+    allowed_options: ClassVar[frozenset[str] | None] = frozenset({"json_schema_mode"})
     probe_path: ClassVar[str | None] = "/v1/models?limit=1"
     features: ClassVar[Capabilities] = Capabilities(tools=True, json_schema=True, vision=True)
 

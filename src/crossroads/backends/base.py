@@ -103,6 +103,9 @@ class Backend(ABC):
     features: ClassVar[Capabilities] = Capabilities()
     #: A cheap authenticated GET that proves the upstream is up and takes the key.
     probe_path: ClassVar[str | None] = None
+    #: The keys a model entry's ``options:`` may have; any other is a configuration error.
+    #: None: the backend validates its options itself (llamacpp, transformers, plugins).
+    allowed_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, deployment: Deployment, *, http: httpx.AsyncClient | None = None) -> None:
         self.deployment = deployment

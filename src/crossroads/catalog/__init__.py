@@ -25,7 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,6 +60,7 @@ __all__ = [
     "TunedPrices",
     "Tuning",
     "find_model",
+    "forget_overrides",
     "load_catalog",
     "load_catalog_file",
     "parse_catalog",
@@ -76,6 +79,10 @@ PROVIDERS: frozenset[str] = frozenset(
         "tii",
         "huggingface",
         "local",
+        "qwen",
+        "deepseek",
+        "mistral",
+        "microsoft",
     }
 )
 _API_BACKENDS = frozenset({"openai", "anthropic", "google"})
@@ -251,6 +258,8 @@ class CatalogEntry(_Strict):
     aliases: list[NonEmpty] = Field(default_factory=list)
     released: dt.date
     parameters_b: float | None = Field(gt=0)
+    #: Mixture-of-experts models: parameters used per token (``parameters_b`` is the total).
+    active_parameters_b: float | None = Field(default=None, gt=0)
     context_window: int = Field(gt=0)
     max_output_tokens: int | None = Field(gt=0)
     languages: NonEmpty
@@ -444,14 +453,62 @@ def _builtin() -> tuple[CatalogEntry, ...]:
     return tuple(parse_catalog(_load_yaml(text, _DATA_FILE), source=_DATA_FILE))
 
 
+@functools.lru_cache(maxsize=16)
+def _overrides_file(home_env: str | None, user_home: str | None) -> str:
+    from .prices import overrides_path
+
+    return str(overrides_path())  # computed once per CROSSROADS_HOME / HOME (Path.home is slow)
+
+
+_CHECK_EVERY_S = 1.0
+_checked: dict[str, tuple[float, tuple[str, int] | None]] = {}  # path -> (when, key)
+
+
+def _overrides_key() -> tuple[str, int] | None:
+    """The recorded price overrides (``crossroads catalog update --apply``): path and
+    modification time, so a new file is picked up and an unchanged one read once. The file
+    is looked at most once a second per path (a ``stat`` costs more than the lookup it
+    guards); :func:`forget_overrides` makes the next lookup look again."""
+    path = _overrides_file(os.environ.get("CROSSROADS_HOME"), os.environ.get("HOME"))
+    now = time.monotonic()
+    seen = _checked.get(path)
+    if seen is not None and now - seen[0] < _CHECK_EVERY_S:
+        return seen[1]
+    try:
+        key: tuple[str, int] | None = (path, os.stat(path).st_mtime_ns)
+    except OSError:
+        key = None
+    _checked[path] = (now, key)
+    return key
+
+
+def forget_overrides() -> None:
+    """Look at the price-overrides file again on the next lookup (after writing it)."""
+    _checked.clear()
+
+
 @functools.cache
+def _entries(key: tuple[str, int] | None) -> tuple[CatalogEntry, ...]:
+    if key is None:
+        return _builtin()
+    from .prices import apply_overrides
+
+    return apply_overrides(_builtin(), Path(key[0]))
+
+
+@functools.cache
+def _index_for(key: tuple[str, int] | None) -> dict[str, CatalogEntry]:
+    return {k: entry for entry in _entries(key) for k in entry.lookup_keys()}
+
+
 def _index() -> dict[str, CatalogEntry]:
-    return {key: entry for entry in _builtin() for key in entry.lookup_keys()}
+    return _index_for(_overrides_key())
 
 
 def load_catalog() -> list[CatalogEntry]:
-    """All entries of the built-in catalog, in file order (validated once, then cached)."""
-    return list(_builtin())
+    """All entries of the built-in catalog, in file order (validated once, then cached), with
+    any price recorded by ``crossroads catalog update --prices FILE --apply``."""
+    return list(_entries(_overrides_key()))
 
 
 def find_model(name: str) -> CatalogEntry | None:

@@ -17,6 +17,7 @@ __all__ = [
     "format_context",
     "format_params",
     "format_price",
+    "price_date",
     "render_table",
     "status_text",
 ]
@@ -75,6 +76,11 @@ def _prices_text(entry: CatalogEntry) -> str:
     return "self-host" if entry.kind == "open" else "—"
 
 
+def price_date(entry: CatalogEntry) -> str:
+    """The date of the row's list price (``—`` without one)."""
+    return entry.prices.as_of.isoformat() if entry.prices is not None else "—"
+
+
 def render_table(entries: Iterable[CatalogEntry], console: Console) -> None:
     """Print one row per model: id, kind, status, licence category, size, context, prices.
 
@@ -99,6 +105,8 @@ def render_table(entries: Iterable[CatalogEntry], console: Console) -> None:
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("context", justify="right", no_wrap=True)
     table.add_column("$/1M in/out", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("price as of", no_wrap=True)
     styles = {"active": "", "legacy": "yellow", "retired": "dim"}
     for entry in rows:
         first: Text | str = entry.id
@@ -108,16 +116,23 @@ def render_table(entries: Iterable[CatalogEntry], console: Console) -> None:
         cells = [first, entry.kind]
         if wide:
             cells.append(status_text(entry))
+        price: Text | str = _prices_text(entry)
+        if not wide and entry.prices is not None:
+            price = Text(f"{price}\n{price_date(entry)}")
         cells += [
             entry.licence.category,
             format_params(entry.parameters_b),
             format_context(entry.context_window),
-            _prices_text(entry),
+            price,
         ]
+        if wide:
+            cells.append(price_date(entry))
         table.add_row(*cells, style=styles[entry.status] or None)
     console.print(table)
     console.print(
-        "USD list prices as of the date in each row's sources; params — = undisclosed. "
+        "USD list prices as of the date shown with each price (re-check before relying on "
+        "them; `crossroads catalog update --prices FILE` compares a newer price map); "
+        "params — = undisclosed; MoE models are sized by total parameters. "
         "`crossroads models --json` has every field and source.",
         style="dim",
     )

@@ -11,6 +11,7 @@ import typer
 from . import (
     advise_cmd,
     audit_cmd,
+    catalog_cmd,
     compare_cmd,
     config_cmd,
     cost_cmd,
@@ -76,6 +77,7 @@ app.command("usage")(usage_cmd.usage)
 app.add_typer(guard_cmd.guard_app, name="guard")
 app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(config_cmd.config_app, name="config")
+app.add_typer(catalog_cmd.catalog_app, name="catalog")
 
 
 def _show_warning(

@@ -14,9 +14,25 @@ from ..config import Config
 from ..errors import APIError, ConfigError, CrossroadsError
 from ..routing import resolve
 
-__all__ = ["check_models", "describe_sources"]
+__all__ = ["check_backends", "check_models", "describe_sources"]
 
 PROBE_TIMEOUT_S = 6.0
+
+
+def check_backends(config: Config) -> None:
+    """Every configured model names an installed backend and only options it reads;
+    otherwise a ConfigError listing each problem (the config is invalid, not just down)."""
+    from ..routing.resolve import entry_backend
+
+    problems = []
+    for entry in config.models:
+        try:
+            entry_backend(entry)
+        except ConfigError as exc:
+            problems.append(exc.message)
+    if problems:
+        where = config.path or "the configuration"
+        raise ConfigError(f"Invalid configuration {where}:\n  " + "\n  ".join(problems))
 
 
 def describe_sources(config: Config, console: Console) -> None:
@@ -82,10 +98,11 @@ def check_models(config: Config, console: Console, *, probe: bool = True) -> int
     rows = _targets(config)
     if not rows:
         console.print(
-            "No models configured and no vendor key in the environment. Set OPENAI_API_KEY, "
+            "No models configured and no vendor key in the environment: no vendor model can "
+            "be called (only the embedded local/smollm2). Set OPENAI_API_KEY, "
             "ANTHROPIC_API_KEY or GEMINI_API_KEY, or add models to crossroads.yaml."
         )
-        return 0
+        return 1  # a problem: --strict fails
 
     async def run_probes() -> list[str]:
         jobs = [

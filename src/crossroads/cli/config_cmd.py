@@ -18,12 +18,16 @@ def check(
         bool, typer.Option("--offline", help="Validate only; do not contact any model.")
     ] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 1 when any model lacks a key or is down.")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 1 when any model lacks a key or is down, or nothing at all is configured.",
+        ),
     ] = False,
 ) -> None:
     """Validate the config file and say which models are reachable and which lack keys."""
     from ._common import config_path, run_guarded
-    from .checks import check_models, describe_sources
+    from .checks import check_backends, check_models, describe_sources
 
     def body() -> int:
         from rich.console import Console
@@ -32,6 +36,7 @@ def check(
 
         console = Console()
         config = load_config(config_path(ctx))
+        check_backends(config)
         describe_sources(config, console)
         return check_models(config, console, probe=not offline)
 

@@ -102,13 +102,9 @@ def _plan(tokens: str | None, gpu_hours: float | None, months: float | None) -> 
 
 
 def _usd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == 0:
-        return "$0"
-    if value >= 100:
-        return f"${value:,.0f}"
-    return f"${value:,.2f}" if value >= 0.1 else f"${value:.4f}"
+    from .cost_tables import usd
+
+    return usd(value)
 
 
 def _resolve(names: str) -> list[CatalogEntry]:
@@ -140,6 +136,13 @@ def _sentence(open_name: str, closed_name: str, volume: float | None) -> str:
         f"above {format_tokens(volume)} tokens/month self-hosting {open_name} becomes cheaper "
         f"than {closed_name}"
     )
+
+
+def _cheapest(choices: list[ApiOption | SelfHostOption], volume: Volume) -> MonthlyCost:
+    """The cheapest of a model's options at ``volume`` (the smaller tier on ties)."""
+    from ..decide.tco import monthly_cost
+
+    return min((monthly_cost(o, volume) for o in choices), key=lambda c: c.total)
 
 
 def _how(option: ApiOption | SelfHostOption, entry: CatalogEntry) -> str:
@@ -181,36 +184,49 @@ def _cost(
     try:
         total = tco.parse_volume(volume_text)
         shape = tco.Volume.from_tokens(total, input_share)
-        options: list[tco.ApiOption | tco.SelfHostOption] = [
-            api_option(e)
+        # Per model: its API option, or one self-hosting option per serving tier it fits.
+        choices: list[list[tco.ApiOption | tco.SelfHostOption]] = [
+            [api_option(e)]
             if e.kind == "closed"
-            else tco.default_selfhost_option(
-                e,
-                gpu=gpu,
-                gpu_hour_usd=gpu_hour,
-                utilisation=utilisation,
-                staff_fte=staff_fte,
-                training=plan,
+            else list(
+                tco.selfhost_options(
+                    e,
+                    gpu=gpu,
+                    gpu_hour_usd=gpu_hour,
+                    utilisation=utilisation,
+                    staff_fte=staff_fte,
+                    training=plan,
+                )
             )
             for e in entries
         ]
-        at_volume = [tco.monthly_cost(o, shape) for o in options]
-        curves = [[tco.monthly_cost(o, shape.scaled(v)) for v in CURVE_VOLUMES] for o in options]
+        at_volume = [_cheapest(c, shape) for c in choices]
+        options = [c[[tco.monthly_cost(o, shape).total for o in c].index(m.total)]
+                   for c, m in zip(choices, at_volume, strict=True)]  # fmt: skip
+        curves = [[_cheapest(c, shape.scaled(v)) for v in CURVE_VOLUMES] for c in choices]
     except ConfigError:
         raise
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     pairs: list[dict[str, Any]] = []
-    for self_host in (o for o in options if isinstance(o, tco.SelfHostOption)):
+    for i, choice in enumerate(choices):
+        tiers = [o for o in choice if isinstance(o, tco.SelfHostOption)]
+        if not tiers:
+            continue
         for api in (o for o in options if isinstance(o, tco.ApiOption)):
-            step = tco.break_even(self_host, api, shape)
+            # Above the lowest tier's crossing, that tier (so the cheapest one) stays cheaper.
+            steps = [tco.break_even(own, api, shape) for own in tiers]
+            smooth = [tco.break_even_continuous(own, api, shape) for own in tiers]
+            step = min((x for x in steps if x is not None), default=None)
             pairs.append(
                 {
-                    "open": self_host.name,
+                    "open": options[i].name,
                     "closed": api.name,
                     "tokens_per_month": step,
-                    "continuous_tokens_per_month": tco.break_even_continuous(self_host, api, shape),
-                    "sentence": _sentence(self_host.name, api.name, step),
+                    "continuous_tokens_per_month": min(
+                        (x for x in smooth if x is not None), default=None
+                    ),
+                    "sentence": _sentence(options[i].name, api.name, step),
                 }
             )
     sources = _sources(entries, options, plan, untrained)
@@ -218,7 +234,12 @@ def _cost(
     if as_json:
         _print_json(entries, options, at_volume, curves, shape, pairs, sources, plan, training)
     else:
-        _print_tables(entries, options, at_volume, curves, shape, pairs, sources, training)
+        from .cost_tables import print_tables
+
+        hows = [_how(o, e) for o, e in zip(options, entries, strict=True)]
+        print_tables(
+            entries, hows, at_volume, curves, CURVE_VOLUMES, shape, pairs, sources, training
+        )
 
 
 def _training(
@@ -324,64 +345,3 @@ def _print_json(
         for row, train in zip(payload["models"], training, strict=True):
             row["training"] = train
     typer.echo(json.dumps(payload, indent=2))
-
-
-def _print_tables(
-    entries: list[CatalogEntry],
-    options: list[ApiOption | SelfHostOption],
-    at_volume: list[MonthlyCost],
-    curves: list[list[MonthlyCost]],
-    shape: Volume,
-    pairs: list[dict[str, Any]],
-    sources: list[str],
-    training: list[dict[str, Any]] | None,
-) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from ..decide.tco import format_tokens
-
-    console = Console()
-    table = Table(
-        title=f"Monthly cost at {format_tokens(shape.total_tokens_per_month)} tokens/month "
-        f"({1 - shape.output_share:.0%} input)",
-    )
-    for column in ("model", "how", "per month", "$/1M output", "$/1M tokens", "replicas/GPUs"):
-        table.add_column(column, justify="left" if column in ("model", "how") else "right")
-    for column in ("compute", "staff", "setup") + (("training",) if training else ()):
-        table.add_column(column, justify="right")
-    for i, (entry, option, c) in enumerate(zip(entries, options, at_volume, strict=True)):
-        train: list[str] = []
-        if training is not None:
-            train.append(_usd(c.training) if c.training is not None else training[i]["status"])
-        table.add_row(
-            entry.id,
-            _how(option, entry),
-            _usd(c.total),
-            _usd(c.per_1m_output_tokens),
-            _usd(c.per_1m_tokens),
-            f"{c.replicas}/{c.gpus}" if c.kind == "self_host" else "-",
-            _usd(c.compute),
-            _usd(c.staff),
-            _usd(c.setup),
-            *train,
-        )
-    console.print(table)
-    curve = Table(title="Monthly cost by volume (tokens/month, same input share)")
-    curve.add_column("volume", justify="right")
-    for entry in entries:
-        curve.add_column(entry.short_name, justify="right")
-    for i, volume in enumerate(CURVE_VOLUMES):
-        curve.add_row(format_tokens(volume), *(_usd(costs[i].total) for costs in curves))
-    console.print(curve)
-    if pairs:
-        console.print("[bold]Break-even[/]")
-        for pair in pairs:
-            console.print(f"  {pair['sentence']}.", soft_wrap=True, highlight=False)
-    else:
-        console.print(
-            "No break-even: give at least one open and one closed model.", highlight=False
-        )
-    console.print("[bold]Sources and assumptions[/]")
-    for line in sources:
-        console.print(f"  - {line}", soft_wrap=True, highlight=False, markup=False)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from ..catalog import CatalogEntry
 
 __all__ = ["fit"]
 
@@ -69,6 +72,7 @@ def _fit(
     report = estimate_fit(
         entry, hardware, context=min(context, entry.context_window or context), batch=batch
     )
+    tier = _serving_tier(entry)
     if as_json:
         typer.echo(
             json.dumps(
@@ -96,6 +100,7 @@ def _fit(
                     ],
                     "recommended": report.best.precision if report.best else None,
                     "verdict": report.verdict(),
+                    "serving_tier": tier,
                 },
                 indent=2,
             )
@@ -131,3 +136,33 @@ def _fit(
         )
     console.print(table)
     console.print(report.verdict())
+    if tier is not None:
+        console.print(
+            f"Smallest sufficient serving tier: {tier['text']}, "
+            f"${tier['replica_month_usd']:,.0f}/month always on ({tier['price_source']}). "
+            "`crossroads cost` and `compare` price this tier unless a bigger one costs less "
+            "at the volume asked."
+        )
+
+
+def _serving_tier(entry: CatalogEntry) -> dict[str, Any] | None:
+    """The tier the TCO and the decision use (:mod:`crossroads.decide.hosting`)."""
+    from ..decide.cost import HOURS_PER_MONTH
+    from ..decide.hosting import hour_price, serving_plans
+
+    plans = serving_plans(entry)
+    if not plans:
+        return None
+    plan = plans[0]
+    price = hour_price(plan)
+    hourly = price.value if price is not None else None
+    return {
+        "tier": plan.tier,
+        "hardware": plan.hardware,
+        "count": plan.count,
+        "precision": plan.precision,
+        "text": plan.describe(),
+        "hour_usd": hourly,
+        "replica_month_usd": (hourly or 0.0) * plan.count * HOURS_PER_MONTH,
+        "price_source": price.cite() if price is not None else "no price",
+    }

@@ -92,10 +92,15 @@ class YamlDocument:
 
 def parse_yaml(text: str, source: str = "<string>") -> YamlDocument:
     """Parse one YAML document (safe tags only); a syntax error names file, line, column."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks the characters: may raise a ReaderError
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(_reader_error(exc, text, source)) from exc
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(_reader_error(exc, text, source)) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
@@ -104,6 +109,18 @@ def parse_yaml(text: str, source: str = "<string>") -> YamlDocument:
     finally:
         loader.dispose()
     return YamlDocument(source, data, root)
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, source: str) -> str:
+    """A control character YAML does not allow, with its line and column."""
+    pos = max(0, min(exc.position, len(text)))
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return (
+        f"{source}:{line}:{column}: invalid YAML: character U+{char:04X} is not allowed "
+        "(a control character: remove it, or save the file as plain UTF-8 text)"
+    )
 
 
 def read_yaml(path: Path, what: str) -> YamlDocument:

@@ -97,10 +97,13 @@ def tco_cost_curve(entry: CatalogEntry, input_share: float = 0.75) -> CostCurve 
         if entry.self_host is None:
             api = tco.default_api_option(entry)
             return lambda v: tco.api_cost(api, tco.Volume.from_tokens(v, input_share)).total
-        own = tco.default_selfhost_option(entry)
+        tiers = tco.selfhost_options(entry)
     except ValueError:  # MissingPriceError is a ValueError too
         return None
-    return lambda v: tco.selfhost_cost(own, tco.Volume.from_tokens(v, input_share)).total
+    # At each volume, the serving tier that costs least there (smallest tier on ties).
+    return lambda v: min(
+        tco.selfhost_cost(own, tco.Volume.from_tokens(v, input_share)).total for own in tiers
+    )
 
 
 def default_models(config: Config) -> list[str]:
@@ -220,20 +223,25 @@ def _break_evens(
     closed = [n for n in names if entries[n].self_host is None]
     for o in opens:
         try:
-            own = tco.default_selfhost_option(entries[o])
+            tiers = tco.selfhost_options(entries[o])
         except ValueError:
             continue
-        for c in closed:
+        # Against every closed model, and against the publisher's own hosted API when it
+        # sells one (DeepSeek): self-hosting the weights vs calling the publisher.
+        for c in [*closed, *([o] if entries[o].prices is not None else [])]:
             try:
                 api = tco.default_api_option(entries[c])
             except ValueError:
                 continue
-            at = tco.break_even(own, api, shape)
+            # Above the lowest tier's crossing that tier (so the cheapest tier) stays cheaper.
+            found = [b for own in tiers if (b := tco.break_even(own, api, shape)) is not None]
+            at = min(found) if found else None
+            than = f"its publisher's hosted API ({entries[o].vendor})" if c == o else c
             sentence = (
                 f"above {tco.format_tokens(at)} tokens/month self-hosting {o} becomes cheaper "
-                f"than {c}"
+                f"than {than}"
                 if at is not None
-                else f"self-hosting {o} never becomes cheaper than {c} below 10T tokens/month"
+                else f"self-hosting {o} never becomes cheaper than {than} below 10T tokens/month"
             )
             rows.append(
                 BreakEvenPoint(open=o, closed=c, volume_tokens_per_month=at, sentence=sentence)

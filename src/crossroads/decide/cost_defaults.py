@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["Figure", "TcoDefaults", "load_tco_defaults"]
+__all__ = ["CpuInstance", "Figure", "TcoDefaults", "load_tco_defaults"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,29 @@ class Figure:
 
 
 @dataclass(frozen=True, slots=True)
+class CpuInstance:
+    """The CPU tier: one instance of ``memory_gib`` RAM at ``hour_usd``, and its output
+    tokens/s per size class ``(name, max params B, tok/s)``, smallest first."""
+
+    name: str
+    vcpus: int
+    memory_gib: float
+    hour_usd: Figure
+    throughput_classes: tuple[tuple[str, float, Figure], ...]
+
+    @property
+    def max_params_b(self) -> float:
+        return self.throughput_classes[-1][1] if self.throughput_classes else 0.0
+
+    def tokens_per_s(self, params_b: float) -> tuple[float, str] | None:
+        """Output tokens/s for a model of ``params_b`` billion parameters (None: too big)."""
+        for name, max_params, fig in self.throughput_classes:
+            if params_b <= max_params:
+                return fig.value, f"CPU {name} class: {fig.cite()}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class TcoDefaults:
     """``tco_defaults.yaml``: GPU prices and throughput factors (preference order), throughput
     per size class ``(name, max params B, tok/s per GPU)``, staff and set-up figures."""
@@ -49,6 +72,10 @@ class TcoDefaults:
     amortisation_months: Figure
     #: ``flops_per_param_token``, ``reference_tflops`` and ``mfu`` (training compute).
     training: dict[str, Figure] = field(default_factory=dict)
+    #: The CPU tier (None: no CPU tier is costed).
+    cpu_instance: CpuInstance | None = None
+    #: GPUs per serving tier (``small-gpu``, ``large-gpu``), in preference order.
+    serving_tiers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def tokens_per_s_per_gpu(self, params_b: float, gpu: str) -> tuple[float, str]:
         """Reference output tokens/s per GPU for a model size on ``gpu``, with its citation."""
@@ -84,6 +111,24 @@ def _figures(raw: Mapping[str, Any], where: str) -> dict[str, Figure]:
     return {key: _figure(value, f"{where}.{key}") for key, value in raw.items()}
 
 
+def _classes(raw: Any, where: str) -> tuple[tuple[str, float, Figure], ...]:
+    return tuple(
+        (str(c["name"]), float(c["max_params_b"]), _figure(c, f"{where}.{c['name']}")) for c in raw
+    )
+
+
+def _cpu(raw: Any) -> CpuInstance | None:
+    if raw is None:
+        return None
+    return CpuInstance(
+        str(raw["name"]),
+        int(raw["vcpus"]),
+        float(raw["memory_gib"]),
+        _figure(raw["hour_usd"], "cpu_instance.hour_usd"),
+        _classes(raw["throughput"], "cpu_instance.throughput"),
+    )
+
+
 @functools.cache
 def load_tco_defaults() -> TcoDefaults:
     """The built-in ``tco_defaults.yaml`` (validated on first use, then cached)."""
@@ -98,16 +143,15 @@ def load_tco_defaults() -> TcoDefaults:
         return TcoDefaults(
             _figures(data["gpu_hour_usd"], "gpu_hour_usd"),
             _figures(tp["gpu_throughput_factor"], "gpu_throughput_factor"),
-            tuple(
-                (str(c["name"]), float(c["max_params_b"]), _figure(c, c["name"]))
-                for c in tp["classes"]
-            ),
+            _classes(tp["classes"], "throughput"),
             _figure(staff["month_usd"], "staff.month_usd"),
             _figures(staff["fte_by_team_size"], "fte_by_team_size"),
             str(staff["default_team_size"]),
             _figure(setup["usd"], "setup.usd"),
             _figure(setup["amortisation_months"], "setup.amortisation_months"),
             _figures(data.get("training") or {}, "training"),
+            _cpu(data.get("cpu_instance")),
+            {str(k): tuple(map(str, v)) for k, v in (data.get("serving_tiers") or {}).items()},
         )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"tco_defaults.yaml is malformed: {exc}") from None

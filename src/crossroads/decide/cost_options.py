@@ -7,19 +7,29 @@ option from the hardware fit and the defaults, and the cost of a fine-tuning job
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 
 from ..backends.base import Prices
 from ..catalog import CatalogEntry
 from ..errors import ConfigError
-from .cost import ApiOption, MissingPriceError, SelfHostOption, TrainingPlan, format_tokens
+from .cost import (
+    ApiOption,
+    MissingPriceError,
+    SelfHostOption,
+    TrainingPlan,
+    Volume,
+    format_tokens,
+    selfhost_cost,
+)
 from .cost_defaults import Figure, TcoDefaults, load_tco_defaults
-from .fit import GPUS, Hardware, estimate_fit, find_gpu
+from .fit import GPUS, find_gpu
+from .hosting import ServingPlan, ServingTier, fit_on_gpus, serving_plans
 
-__all__ = ["default_api_option", "default_selfhost_option", "training_gpu_hours"]
-
-_TP_SIZES = (1, 2, 4, 8)  # tensor-parallel sizes tried when fitting a replica
-_FIT_CONTEXT = 4096
+__all__ = [
+    "default_api_option",
+    "default_selfhost_option",
+    "selfhost_options",
+    "training_gpu_hours",
+]
 
 
 def training_gpu_hours(
@@ -107,35 +117,57 @@ def default_api_option(entry: CatalogEntry, *, training: TrainingPlan | None = N
     )
 
 
-def _fit_replica(entry: CatalogEntry, gpus: Iterable[str]) -> tuple[str, int, str]:
-    """(GPU, count, precision): fp16 if it fits on <= 8 GPUs, else int8; then the fewest
-    GPUs; then the earlier GPU in ``gpus`` (H100 first in the defaults)."""
-    context = min(_FIT_CONTEXT, entry.context_window)
-    best: tuple[int, int, int, str] | None = None
-    for rank, name in enumerate(gpus):
-        rows = {
-            n: estimate_fit(entry, Hardware(name, GPUS[name].memory_gib, n), context=context).rows
-            for n in _TP_SIZES
-        }
-        for level in (0, 1):  # fp16, then int8
-            count = next((n for n in _TP_SIZES if rows[n][level].fits), None)
-            if count is not None:
-                best = min(best or (level, count, rank, name), (level, count, rank, name))
-                break
-    if best is None:
-        raise ValueError(
-            f"{entry.name} does not fit on 8 x {'/'.join(gpus)} even at int8; multi-node "
-            "serving is not modelled (give gpus= and a measured tokens_per_s)"
-        )
-    return best[3], best[1], ("fp16", "int8")[best[0]]
-
-
 def _pick(given: float | None, default: Figure | None, what: str) -> tuple[float, str]:
     if given is not None:
         return given, "given"
     if default is None:
         raise ValueError(f"no default {what}; pass one")
     return default.value, default.cite()
+
+
+def selfhost_options(
+    entry: CatalogEntry,
+    *,
+    gpu: str | None = None,
+    gpus: int | None = None,
+    utilisation: float = 0.5,
+    gpu_hour_usd: float | None = None,
+    tokens_per_s: float | None = None,
+    staff_fte: float | None = None,
+    staff_month_usd: float | None = None,
+    setup_usd: float | None = None,
+    amortisation_months: float | None = None,
+    team_size: str | None = None,
+    defaults: TcoDefaults | None = None,
+    training: TrainingPlan | None = None,
+) -> list[SelfHostOption]:
+    """One self-hosting option per serving tier the model fits, smallest tier first
+    (:func:`~crossroads.decide.hosting.serving_plans`); with ``gpu``, only that GPU
+    (fp16 before int8, then the fewest GPUs). Keywords as :func:`default_selfhost_option`."""
+    if entry.self_host is None:
+        raise ValueError(f"{entry.name} is a closed model: it cannot be self-hosted.")
+    d = defaults or load_tco_defaults()
+    if gpu is not None:
+        found = find_gpu(gpu)
+        if found is None:
+            raise ValueError(f"unknown GPU {gpu!r}; known: {', '.join(GPUS)}")
+        name, count, precision = fit_on_gpus(entry, [found.name])
+        tier: ServingTier = "large-gpu" if count == 1 else "multi-gpu"
+        plans = [ServingPlan(tier, name, count, precision, found.memory_gib)]
+    else:
+        plans = serving_plans(entry, d)
+        if not plans:
+            fit_on_gpus(entry, [n for n in d.gpu_hour_usd if n in GPUS])  # raises: why not
+            raise ValueError(f"{entry.name} fits no serving tier")
+    return [
+        _option(
+            entry, plan, d, gpus=gpus, utilisation=utilisation, gpu_hour_usd=gpu_hour_usd,
+            tokens_per_s=tokens_per_s, staff_fte=staff_fte, staff_month_usd=staff_month_usd,
+            setup_usd=setup_usd, amortisation_months=amortisation_months, team_size=team_size,
+            training=training,
+        )
+        for plan in plans
+    ]  # fmt: skip
 
 
 def default_selfhost_option(
@@ -153,32 +185,66 @@ def default_selfhost_option(
     team_size: str | None = None,
     defaults: TcoDefaults | None = None,
     training: TrainingPlan | None = None,
+    volume: Volume | None = None,
 ) -> SelfHostOption:
     """A self-hosting option for an open model, from the hardware fit and the defaults.
 
-    GPU type and count come from :func:`~crossroads.decide.fit.estimate_fit` (context 4,096,
-    one sequence) over the GPUs priced in the defaults (or ``gpu``): fp16 before int8, then
-    the fewest GPUs, then H100 first. ``tokens_per_s`` is a measured output throughput per
-    replica (e.g. from a local backend) replacing the reference figure; every other keyword
-    overrides the matching default. With ``training``, the fine-tuning job is costed on the
-    same GPU type: its GPU-hours (given, or :func:`training_gpu_hours`) × $/GPU-hour.
+    The hardware is the smallest sufficient serving tier (:mod:`.hosting`: one CPU instance,
+    one small GPU such as an L4, one or several data-centre GPUs), or ``gpu`` when given. With
+    a ``volume``, the tier whose always-on replicas cost least at that volume is chosen
+    instead (a small model on many L4s can cost more than on one H100); ties go to the smaller
+    tier. ``tokens_per_s`` is a measured output throughput per replica (e.g. from a local
+    backend) replacing the reference figure; every other keyword overrides the matching
+    default. With ``training``, the fine-tuning job is costed on the serving GPU type (on the
+    reference GPU for the CPU tier): its GPU-hours (given, or :func:`training_gpu_hours`) x
+    $/GPU-hour.
     """
-    if entry.self_host is None:
-        raise ValueError(f"{entry.name} is a closed model: it cannot be self-hosted.")
-    d = defaults or load_tco_defaults()
-    candidates = [name for name in d.gpu_hour_usd if name in GPUS]
-    if gpu is not None:
-        found = find_gpu(gpu)
-        if found is None:
-            raise ValueError(f"unknown GPU {gpu!r}; known: {', '.join(GPUS)}")
-        candidates = [found.name]
-    name, count, precision = _fit_replica(entry, candidates)
-    count = gpus or count
-    hourly, hourly_cite = _pick(gpu_hour_usd, d.gpu_hour_usd.get(name), f"$/GPU-hour for {name}")
+    options = selfhost_options(
+        entry, gpu=gpu, gpus=gpus, utilisation=utilisation, gpu_hour_usd=gpu_hour_usd,
+        tokens_per_s=tokens_per_s, staff_fte=staff_fte, staff_month_usd=staff_month_usd,
+        setup_usd=setup_usd, amortisation_months=amortisation_months, team_size=team_size,
+        defaults=defaults, training=training,
+    )  # fmt: skip
+    if volume is None:
+        return options[0]
+    return min(options, key=lambda o: selfhost_cost(o, volume).total)  # first of equals
+
+
+def _option(
+    entry: CatalogEntry,
+    plan: ServingPlan,
+    d: TcoDefaults,
+    *,
+    gpus: int | None,
+    utilisation: float,
+    gpu_hour_usd: float | None,
+    tokens_per_s: float | None,
+    staff_fte: float | None,
+    staff_month_usd: float | None,
+    setup_usd: float | None,
+    amortisation_months: float | None,
+    team_size: str | None,
+    training: TrainingPlan | None,
+) -> SelfHostOption:
+    name, count = plan.hardware, gpus or plan.count
+    cpu = d.cpu_instance if plan.tier == "cpu" else None
+    if cpu is not None:
+        hourly, hourly_cite = _pick(gpu_hour_usd, cpu.hour_usd, f"$/hour for {name}")
+        hour_note = f"{name} CPU instance ${hourly:g}/hour ({hourly_cite})"
+    else:
+        price = d.gpu_hour_usd.get(name)
+        hourly, hourly_cite = _pick(gpu_hour_usd, price, f"$/GPU-hour for {name}")
+        hour_note = f"{name} ${hourly:g}/GPU-hour ({hourly_cite})"
     if tokens_per_s is None:
-        per_gpu, tps_cite = d.tokens_per_s_per_gpu(entry.parameters_b or 1.0, name)
+        if cpu is not None:
+            found = cpu.tokens_per_s(entry.parameters_b or 1.0)
+            assert found is not None  # the CPU plan exists only for sizes with a class
+            per_gpu, tps_cite = found
+            tps_note = f"{per_gpu:,.0f} output tok/s per instance ({tps_cite})"
+        else:
+            per_gpu, tps_cite = d.tokens_per_s_per_gpu(entry.parameters_b or 1.0, name)
+            tps_note = f"{per_gpu:,.0f} output tok/s per GPU x {count} ({tps_cite})"
         tokens_per_s = per_gpu * count
-        tps_note = f"{per_gpu:,.0f} output tok/s per GPU x {count} ({tps_cite})"
     else:
         tps_note = f"{tokens_per_s:,.0f} output tok/s per replica (measured/given)"
     team = team_size or d.default_team_size
@@ -189,13 +255,16 @@ def default_selfhost_option(
     setup, setup_cite = _pick(setup_usd, d.setup_usd, "set-up cost")
     months, months_cite = _pick(amortisation_months, d.amortisation_months, "amortisation")
     sources = {
-        "gpu_hour": f"{name} ${hourly:g}/GPU-hour ({hourly_cite})",
+        "hardware": plan.describe(),
+        "gpu_hour": hour_note,
         "throughput": tps_note,
         "staff": f"{fte:g} FTE ({team} team; {fte_cite}) x ${month:,.0f}/month ({month_cite})",
         "setup": f"${setup:,.0f} ({setup_cite}) over {months:g} months ({months_cite})",
     }
     training_usd: float | None = None
     if training is not None:
+        train_gpu = name if cpu is None else next(iter(d.gpu_hour_usd))
+        train_hourly = hourly if cpu is None else d.gpu_hour_usd[train_gpu].value
         if training.gpu_hours is not None:
             hours, how = training.gpu_hours, "given"
         elif entry.parameters_b is None:
@@ -205,14 +274,14 @@ def default_selfhost_option(
                 "training job's measured or quoted GPU-hours (--train-gpu-hours)."
             )
         else:
-            hours, how = training_gpu_hours(entry.parameters_b, training.tokens, name, d)
-        training_usd = hours * hourly
+            hours, how = training_gpu_hours(entry.parameters_b, training.tokens, train_gpu, d)
+        training_usd = hours * train_hourly
         sources["training"] = (
-            f"{hours:,.2f} GPU-hours ({how}) x ${hourly:g}/GPU-hour = ${training_usd:,.2f}, "
-            f"spread over {training.amortisation_months:g} months"
+            f"{hours:,.2f} {train_gpu} GPU-hours ({how}) x ${train_hourly:g}/GPU-hour = "
+            f"${training_usd:,.2f}, spread over {training.amortisation_months:g} months"
         )
     return SelfHostOption(
         entry.short_name, name, count, hourly, tokens_per_s, utilisation,
-        fte, month, setup, months, precision, sources,
+        fte, month, setup, months, plan.precision, sources,
         training_usd, training.amortisation_months if training else 12.0,
     )  # fmt: skip

@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..catalog import CatalogEntry
+from .hosting import ServingPlan, serving_plans
 
 __all__ = [
     "API_CONTROL",
@@ -136,7 +137,6 @@ _FULL_RE = re.compile(
 )
 _COST_FLOOR = 0.01  # USD per 1M tokens
 _COST_ANCHOR = 0.10  # USD per 1M tokens scoring 10 when there is no candidate set
-_GPU_USABLE_GB = 72.0  # 90 % of an 80 GB GPU
 _PRIOR_ANCHOR = dt.date(2024, 7, 23)  # Llama 3.1: the size prior is fitted on its MMLU
 
 
@@ -196,24 +196,32 @@ def training_data_disclosure(entry: CatalogEntry) -> Disclosure:
     return "full" if _FULL_RE.search(text) else "partial"
 
 
+def _plan(entry: CatalogEntry) -> ServingPlan | None:
+    """The smallest serving tier the model fits (:mod:`.hosting`), None for closed models."""
+    plans = serving_plans(entry)
+    return plans[0] if plans else None
+
+
 def gpus_needed(entry: CatalogEntry) -> int:
-    """80 GB GPUs to serve the fp16 weights plus 10 % for KV cache (0 for closed models)."""
-    if entry.self_host is None:
-        return 0
-    return max(1, math.ceil(entry.self_host.memory_gb.fp16 * 1.1 / _GPU_USABLE_GB))
+    """GPUs per replica on the smallest sufficient serving tier (:mod:`.hosting`): 0 for
+    closed models and for models served on a CPU instance."""
+    plan = _plan(entry)
+    return plan.count if plan is not None and plan.kind == "gpu" else 0
 
 
 def serving_tier(entry: CatalogEntry) -> ServingTier:
-    """api; cpu (fp16 weights <= 3 GB); small-gpu (<= 20 GB: one 24 GB card);
-    large-gpu (one 80 GB card); multi-gpu."""
+    """api, or the smallest sufficient serving tier (:mod:`.hosting`): cpu (one CPU instance),
+    small-gpu (one card of <= 24 GB), large-gpu (one data-centre GPU), multi-gpu; a model too
+    big for 8 GPUs is multi-gpu."""
     if entry.self_host is None:
         return "api"
-    fp16 = entry.self_host.memory_gb.fp16
-    if fp16 <= 3.0:
-        return "cpu"
-    if fp16 <= 20.0:
-        return "small-gpu"
-    return "large-gpu" if gpus_needed(entry) == 1 else "multi-gpu"
+    plan = _plan(entry)
+    return plan.tier if plan is not None else "multi-gpu"
+
+
+def _hosting_text(entry: CatalogEntry) -> str:
+    plan = _plan(entry)
+    return plan.describe() if plan is not None else "tier multi-gpu: more than 8 GPUs"
 
 
 def cost_score(cost_per_1m_usd: float, cheapest_per_1m_usd: float) -> float:
@@ -323,12 +331,12 @@ def _ease(entry: CatalogEntry) -> DimensionScore:
     if tier == "api":
         score = {"active": 9.0, "legacy": 8.0}.get(entry.status, 0.0)
         return _ds(score, f"managed API, no hosting ({entry.status})")
-    gpus = gpus_needed(entry)
+    gpus = max(1, gpus_needed(entry))
     score = _TIER_EASE.get(tier, max(1.0, 4.0 - math.log2(gpus)))
     assert entry.self_host is not None
     return _ds(
         score,
-        f"self-hosting needs ML engineering: tier {tier}, {gpus} x 80 GB GPU at fp16 "
+        f"self-hosting needs ML engineering: {_hosting_text(entry)} "
         f"(weights {entry.self_host.memory_gb.fp16:g} GB fp16)",
     )
 
@@ -338,9 +346,9 @@ def _scalability(entry: CatalogEntry) -> DimensionScore:
     if tier == "api":
         score = {"active": 9.0, "legacy": 7.0}.get(entry.status, 0.0)
         return _ds(score, f"provider scales the API ({entry.status})")
-    gpus = gpus_needed(entry)
+    gpus = max(1, gpus_needed(entry))
     score = _TIER_SCALE.get(tier, max(1.5, 4.5 - math.log2(gpus)))
-    return _ds(score, f"you replicate the servers: tier {tier}, {gpus} GPU(s) per replica")
+    return _ds(score, f"you replicate the servers: {_hosting_text(entry)} per replica")
 
 
 def _support(entry: CatalogEntry) -> DimensionScore:

@@ -2,7 +2,9 @@
 
 * **API**: input tokens at the input price (the cached share at the cached-input price),
   output tokens at the output price, from the catalog's dated list prices.
-* **Self-hosting**: ``replicas × GPUs per replica × $/GPU-hour × 730 h`` + staff
+* **Self-hosting**: on the smallest sufficient serving tier (:mod:`.hosting`: a CPU
+  instance, one small GPU, one or several data-centre GPUs; at a given volume the tier that
+  costs least there), ``replicas × GPUs per replica × $/GPU-hour × 730 h`` + staff
   (FTE share × fully loaded monthly cost) + set-up cost ÷ amortisation months. Replicas are
   **always on** (billed 730 h a month, busy or idle; no scale-to-zero), so cost is a step
   function of volume: ``replicas = max(1, ceil(output tokens per month /
@@ -45,7 +47,12 @@ from .cost import (
     selfhost_cost,
 )
 from .cost_defaults import Figure, TcoDefaults, load_tco_defaults
-from .cost_options import default_api_option, default_selfhost_option, training_gpu_hours
+from .cost_options import (
+    default_api_option,
+    default_selfhost_option,
+    selfhost_options,
+    training_gpu_hours,
+)
 
 __all__ = [
     "HOURS_PER_MONTH",
@@ -71,5 +78,6 @@ __all__ = [
     "monthly_cost",
     "parse_volume",
     "selfhost_cost",
+    "selfhost_options",
     "training_gpu_hours",
 ]

@@ -97,7 +97,7 @@ class Suite:
         try:
             text = prompt.render(**item.vars)
             system = system_template.render(**item.vars) if system_template else None
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # TemplateError, or a filter failing on this item's values
             raise ConfigError(f"{self.source}: item {item.id!r}: prompt template: {exc}") from exc
         messages = [{"role": "system", "content": system}] if system else []
         return [*messages, {"role": "user", "content": text}]
@@ -183,13 +183,30 @@ def parse_suite(text: str, source: str, base_dir: Path | None = None) -> Suite:
         for i, s in enumerate(spec.scorers)
     ]
     suite = Suite(spec, items, source, scorers)
-    template = _template(spec.prompt)
+    template = _compile(spec.prompt, "prompt", f"{source}:{document.line_of(('prompt',))}")
+    if spec.system:
+        _compile(spec.system, "system", f"{source}:{document.line_of(('system',))}")
     for index, ((_, where), item) in enumerate(zip(raw, items, strict=True)):
         try:
             template.render(**item.vars)
         except jinja2.UndefinedError as exc:
             raise ConfigError(f"{where}: item {index}: prompt template: {exc.message}") from exc
+        except Exception as exc:  # a filter or expression failing on this item's values
+            raise ConfigError(
+                f"{where}: item {index}: prompt template failed: {type(exc).__name__}: {exc}"
+            ) from exc
     return suite
+
+
+def _compile(source: str, field: str, where: str) -> jinja2.Template:
+    """A suite template, or a ConfigError naming the file, line and field."""
+    try:
+        return _template(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(
+            f"{where}: field {field}: template syntax error: {exc.message} (line {exc.lineno} "
+            f"of the template {source!r}). Jinja2 variables are written {{{{ name }}}}."
+        ) from None
 
 
 def builtin_suites() -> dict[str, str]:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ __all__ = [
     "XTick",
     "YTick",
     "cost_chart",
+    "label_box",
     "quality_chart",
 ]
 
@@ -226,6 +228,53 @@ def _pos(value: float | None) -> float | None:
     return value if value is not None and value > 0 else None
 
 
+# Break-even labels: 11 px bold digits with a 4 px white halo (the template's .be-label).
+_LABEL_CHAR_W, _LABEL_PAD, _LABEL_ASCENT, _LABEL_DESCENT = 7.0, 4.0, 12.0, 4.0
+_MARKER_R = 8.0  # the marker circle (r 6.5 + stroke)
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def label_box(x: float, baseline: float, text: str) -> Box:
+    """The box a centred break-even label covers (a generous estimate of the glyphs)."""
+    half = len(text) * _LABEL_CHAR_W / 2 + _LABEL_PAD
+    return (x - half, baseline - _LABEL_ASCENT, x + half, baseline + _LABEL_DESCENT)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _place_labels(markers: list[BreakEvenMarker]) -> list[BreakEvenMarker]:
+    """Each label just above its point if free, else the nearest free slot above or below
+    (13 px steps, within the plot): no label overlaps another label or another point."""
+    circles: list[Box] = [
+        (m.x - _MARKER_R, m.y - _MARKER_R, m.x + _MARKER_R, m.y + _MARKER_R) for m in markers
+    ]
+    placed: list[Box] = []
+    out: dict[int, BreakEvenMarker] = {}
+    low, high = _C_TOP + _LABEL_ASCENT, _C_BOTTOM - _LABEL_DESCENT
+    for i in sorted(range(len(markers)), key=lambda k: (markers[k].x, markers[k].y)):
+        m = markers[i]
+        own = (m.x - _MARKER_R, m.y - _MARKER_R, m.x + _MARKER_R, m.y + _MARKER_R)
+        others = [c for c in circles if c != own]
+        tries = [m.y - 12 - 13 * k for k in range(40)] + [m.y + 20 + 13 * k for k in range(40)]
+        tries.sort(key=lambda t: (abs(t - (m.y - 12)), t))
+        choice = None
+        for baseline in tries:
+            if not low <= baseline <= high:
+                continue
+            box = label_box(m.x, baseline, m.label)
+            if not any(_overlap(box, b) for b in placed + others):
+                choice = baseline
+                break
+        if choice is None:  # no free slot in the plot: stack above everything placed
+            choice = min([b[1] for b in placed] + [m.y]) - _LABEL_DESCENT - 1
+        placed.append(label_box(m.x, choice, m.label))
+        out[i] = dataclasses.replace(m, label_y=round(choice, 1))
+    return [out[i] for i in range(len(markers))]
+
+
 def cost_chart(tco: CostSection, models: list[ModelView], volume_now: float | None) -> CostChart:
     """A log-log line chart of monthly cost against monthly tokens, one line per model."""
     raw_volumes = [_pos(v) for v in tco.volumes]
@@ -281,7 +330,7 @@ def cost_chart(tco: CostSection, models: list[ModelView], volume_now: float | No
 
     curve_points = {m.name: pairs for m, pairs in series}
     markers = []
-    for j, be in enumerate(tco.break_even):
+    for be in tco.break_even:
         v = _pos(be.volume_tokens_per_month)
         if v is None or not lx0 - 1e-9 <= math.log10(v) <= lx1 + 1e-9:
             continue
@@ -297,10 +346,11 @@ def cost_chart(tco: CostSection, models: list[ModelView], volume_now: float | No
                 x=cx,
                 y=cy,
                 label=compact(v),
-                label_y=max(_C_TOP + 10, cy - 12 - 13 * (j % 2)),
+                label_y=cy - 12,
                 title=be.sentence or f"break-even at {compact(v)} tokens/month",
             )
         )
+    markers = _place_labels(markers)
 
     now = None
     if (

@@ -29,6 +29,7 @@ from ..errors import ConfigError, MissingKeyError, UnknownModelError
 
 __all__ = [
     "catalog_entry_for",
+    "entry_backend",
     "resolve",
     "resolve_all",
     "suggest_names",
@@ -85,12 +86,36 @@ def _entry_key(
     return key, env_name
 
 
+def entry_backend(entry: ModelEntry) -> type[Backend]:
+    """The backend class of a configured model, after checking its ``options:`` keys
+    against what the backend reads (ConfigError naming the model, the key and the allowed
+    keys; an unknown backend is a ConfigError too)."""
+    try:
+        cls = load_backend(entry.backend)
+    except ConfigError as exc:
+        raise ConfigError(f"model {entry.name!r}: {exc.message}") from None
+    allowed = cls.allowed_options
+    unknown = sorted(set(entry.options) - allowed) if allowed is not None else []
+    if unknown:
+        can = ", ".join(sorted(allowed or ())) or "none"
+        raise ConfigError(
+            f"model {entry.name!r}: unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)} for backend {entry.backend!r} "
+            f"(allowed options: {can}). Remove {'them' if len(unknown) > 1 else 'it'} or "
+            "check the spelling (docs/configuration.md)."
+        )
+    return cls
+
+
 def _from_entry(entry: ModelEntry) -> list[Deployment]:
-    cls = load_backend(entry.backend)
+    cls = entry_backend(entry)
     row = catalog_entry_for(entry.backend, entry.model)
+    # No base_url: the backend's standard variable (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, ...)
+    # as in the vendors' SDKs, else the vendor's host.
+    env_url = (os.environ.get(cls.base_url_env) or None) if cls.base_url_env else None
     targets: list[tuple[str | None, str | None]] = [
-        (r.base_url, r.api_key or entry.api_key) for r in entry.replicas
-    ] or [(entry.base_url, entry.api_key)]
+        (r.base_url or env_url, r.api_key or entry.api_key) for r in entry.replicas
+    ] or [(entry.base_url or env_url, entry.api_key)]
     deployments = []
     for base_url, api_key in targets:
         key, env_name = _entry_key(entry, cls, api_key, base_url)
