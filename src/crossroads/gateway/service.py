@@ -255,7 +255,7 @@ class Gateway:
         """The canonical request, its names (``model``, ``user``) fit for labels and rows."""
         parsed = protocol.parse_request(await self._load(call, body, protocol.name))
         check_chat_names(parsed, protocol.name)
-        return parsed
+        return parsed if protocol.prepare is None else await protocol.prepare(call, parsed)
 
     def require_admin(self, call: Call) -> None:
         if not call.admin:
