@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from crossroads.store import open_database, usage_ledger
 
-from .fakes.server import FakeServer, Reply
 from .conftest import require
+from .fakes.server import FakeServer, Reply
 from .gateway_harness import MASTER, RunningGateway, gateway_thread
 from .vendors import _VENDOR_MODEL, base_url
 
@@ -331,10 +331,12 @@ def test_a_failure_mid_stream_is_response_failed_then_an_sdk_error(
 ) -> None:
     _fakes["openai"].script(Reply("one two three four five six", fail_after_chunks=2))
     seen: list[str] = []
-    with pytest.raises(openai.APIError):
-        with oai(gw).responses.stream(model="up-openai", input="Count") as stream:
-            for event in stream:
-                seen.append(event.type)
+    with (
+        pytest.raises(openai.APIError),
+        oai(gw).responses.stream(model="up-openai", input="Count") as stream,
+    ):
+        for event in stream:
+            seen.append(event.type)
     assert "response.failed" in seen and "response.completed" not in seen
 
 
