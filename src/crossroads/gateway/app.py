@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Config, load_config
-from . import access_log, anthropic, openai, openapi, responses_api, token_count
+from . import access_log, anthropic, json_log, openai, openapi, responses_api, token_count
 from .admin import admin_routes
 from .http import JSON, GatewayApp
 from .metrics import CONTENT_TYPE_LATEST
@@ -32,6 +32,7 @@ __all__ = ["app_from_env", "create_app"]
 def create_app(config: Config | None = None) -> GatewayApp:
     """The gateway app for ``config`` (default: the usual config lookup)."""
     config = config if config is not None else load_config()
+    json_log.configure_from_env()  # `serve --log-format json`, in every worker
     access_log.install()  # no query string (a key put in the URL) in the access log
 
     @asynccontextmanager

@@ -36,7 +36,7 @@ from ..guard.stream import guarded_stream
 from ..routing import OpenStream, Router, Target, close_stream
 from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
-from . import openai
+from . import json_log, openai
 from .audit_trail import AuditTrail
 from .billing import Billing, cut_charge, cut_stream_usage, prompt_bound
 from .call import Call, ClientGoneError, Reservation, new_request_id
@@ -193,13 +193,10 @@ class Gateway:
         names: list[tuple[str, str]] = [(r, "crossroads-route") for r in self.router.route_names()]
         names += [(e.name, e.backend) for e in self.config.models]
         names += self.exposure.extra_listed()
-        seen: set[str] = set()
-        unique = []
+        unique: dict[str, str] = {}
         for n, o in names:
-            if n not in seen:
-                seen.add(n)
-                unique.append((n, o))
-        return [(n, o) for n, o in unique if key is None or key.allows(n)]
+            unique.setdefault(n, o)  # the first owner of each name
+        return [(n, o) for n, o in unique.items() if key is None or key.allows(n)]
 
     # -- the steps -----------------------------------------------------------------------
 
@@ -426,6 +423,7 @@ class Gateway:
             return  # its row and metrics are written (the error came after)
         if status == 401:
             self.metrics.count(model=call.model or "-", key=call.key_label, status=status)
+            json_log.log_request(call, status, error=type(exc).__name__)
             return
         if isinstance(exc, ClientGoneError) and call.spent is None:
             usage, price = cut_charge(call)  # the upstream had the prompt: never free
@@ -515,6 +513,7 @@ class Gateway:
             cost_usd=cost,
             attempts=call.attempts,
         )
+        json_log.log_request(call, status, cost_usd=cost, error=record.error_class)
         self.audit.expect(call, record)
         try:
             await self.ledger.record(record)
