@@ -494,3 +494,28 @@ def test_agents_sdk_on_the_embedded_model(gw: RunningGateway) -> None:
     )
     result = asyncio.run(_run_closing(client, Runner.run(agent, "Say hello.")))
     assert isinstance(result.final_output, str) and result.final_output.strip()
+
+
+def test_a_continued_conversation_is_held_to_max_messages(tmp_path: Any) -> None:
+    from crossroads.gateway.call import Call
+    from crossroads.gateway.errors import ProtocolError
+    from crossroads.gateway.responses_api import ResponsesExchange
+    from crossroads.gateway.responses_store import ResponseStore
+
+    async def scenario() -> None:
+        with open_database(f"sqlite:///{tmp_path / 'r.db'}") as db:
+            store = ResponseStore(db)
+            turns = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+            await store.put("master", {"id": "resp_1", "model": "m"}, turns)
+            call = Call(protocol="openai", endpoint="/v1/responses", admin=True)
+            body = {"model": "m", "input": "c", "previous_response_id": "resp_1"}
+            roomy = ResponsesExchange(store, max_messages=3)
+            request = await roomy.prepare(call, roomy.parse(body))
+            assert [m.content for m in request.messages] == ["a", "b", "c"]
+            tight = ResponsesExchange(store, max_messages=2)
+            with pytest.raises(ProtocolError) as refused:
+                await tight.prepare(call, tight.parse(body))
+            assert refused.value.param == "previous_response_id"
+            assert "gateway.max_messages" in refused.value.message
+
+    asyncio.run(scenario())

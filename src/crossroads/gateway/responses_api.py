@@ -60,8 +60,11 @@ def _not_found(response_id: str, param: str | None = None) -> ProtocolError:
 class ResponsesExchange:
     """One ``POST /v1/responses``: its protocol object, options and answer."""
 
-    def __init__(self, store: ResponseStore) -> None:
+    def __init__(self, store: ResponseStore, max_messages: int = 0) -> None:
         self.store = store
+        #: The most messages a continued conversation may reach (0: no limit), as the
+        #: body of any request (``gateway.max_messages``).
+        self.max_messages = max_messages
         self.id = new_response_id()
         self.options = ResponsesOptions()
         self.call: Call | None = None
@@ -96,6 +99,14 @@ class ResponsesExchange:
         ).messages
         head = 1 if self.options.instructions is not None else 0
         messages = request.messages[:head] + history + request.messages[head:]
+        if self.max_messages and len(messages) > self.max_messages:
+            raise ProtocolError(
+                f"The conversation of 'previous_response_id' would hold {len(messages)} "
+                f"messages; the limit is {self.max_messages} (gateway.max_messages). "
+                "Start a new conversation, or send a summary as input.",
+                param="previous_response_id",
+                code="conversation_too_long",
+            )
         return request.model_copy(update={"messages": messages})
 
     def render(self, response: ChatResponse) -> bytes:
@@ -159,7 +170,7 @@ class ResponsesExchange:
 
 async def create_response(gateway: Gateway, request: Request, store: ResponseStore) -> Response:
     """``POST /v1/responses``."""
-    exchange = ResponsesExchange(store)
+    exchange = ResponsesExchange(store, gateway.config.gateway.max_messages)
     response = await gateway.handle(request, exchange.protocol, ENDPOINT)
     if not exchange.options.store or response.status_code != 200:
         return response
