@@ -466,6 +466,17 @@ def test_embedded_model_create_stream_schema_and_count(gw: RunningGateway) -> No
         text={"format": {"type": "json_schema", "name": "answer", "schema": schema}},
     )
     assert isinstance(json.loads(shaped.output_text)["ok"], bool)
+    assert shaped.status == "completed"  # the grammar closed the object in time
+
+    class Answer(BaseModel):
+        ok: bool
+
+    with client.responses.stream(
+        model=LOCAL, input="Is water wet? Answer in JSON.", max_output_tokens=24,
+        temperature=0, text_format=Answer,
+    ) as structured:
+        parsed = structured.get_final_response().output_parsed
+    assert isinstance(parsed, Answer) and parsed.ok == json.loads(shaped.output_text)["ok"]
 
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model=LOCAL, input="Weather?", tools=[WEATHER])  # type: ignore[list-item]

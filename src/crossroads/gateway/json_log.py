@@ -53,16 +53,26 @@ _NEVER = frozenset({"body", "request_body", "response_body", "api_key", "key_val
                     "authorization", "headers", "messages", "prompt", "content"})
 
 
+#: Substrings that every pattern of :func:`~.errors.redact` contains (lower-cased): most
+#: strings (paths, model and key names) are passed through without running the patterns.
+_SUSPECT = ("k-", "k_", "hf-", "hf_", "xai-", "xai_", "bearer", "basic", "aiza")
+
+
+def _mask(text: str) -> str:
+    low = text.lower()
+    return redact(text) if any(s in low for s in _SUSPECT) else text
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return _mask(value)
     if isinstance(value, bool | int | float) or value is None:
         return value
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items() if str(k).lower() not in _NEVER}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
-    return redact(str(value))
+    return _mask(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,13 +85,13 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": redact(record.getMessage()),
+            "message": _mask(record.getMessage()),
         }
         for name, value in vars(record).items():
             if name not in _STANDARD and name.lower() not in _NEVER and name not in out:
                 out[name] = _clean(value)
         if record.exc_info:
-            out["exc"] = redact(self.formatException(record.exc_info))
+            out["exc"] = _mask(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
