@@ -403,6 +403,21 @@ def test_agents_sdk_default_model_gets_an_answer_and_uses_a_tool(
     assert "35C" in json.dumps(_fakes["openai"].requests[-1].body)
     assert agents is not None
 
+    # The streamed run (Runner.run_streamed) reads the same answer from the events.
+    _fakes["openai"].script(Reply.tool("get_weather", {"city": "Oslo"}), Reply("Oslo: cold."))
+    streamed_client = openai.AsyncOpenAI(base_url=gw.v1, api_key=gw.keys["team"], max_retries=0)
+    agent = agent.clone(model=OpenAIResponsesModel(model="up-openai",
+                                                   openai_client=streamed_client))
+
+    async def streamed() -> Any:
+        run = Runner.run_streamed(agent, "Weather in Oslo?")
+        kinds = [event.type async for event in run.stream_events()]
+        assert "raw_response_event" in kinds
+        return run
+
+    run = asyncio.run(_run_closing(streamed_client, streamed()))
+    assert run.final_output == "Oslo: cold." and calls == ["Rome", "Oslo"]
+
 
 # -- count_tokens ------------------------------------------------------------------------
 
