@@ -24,6 +24,8 @@ OPERATIONS = {
     "POST /v1/chat/completions", "GET /v1/models", "POST /v1/embeddings", "POST /v1/messages",
     "GET /health", "GET /metrics", "GET /admin/keys", "POST /admin/keys",
     "DELETE /admin/keys/{name_or_id}", "GET /admin/usage",
+    "POST /v1/responses", "GET /v1/responses/{response_id}",
+    "DELETE /v1/responses/{response_id}", "POST /v1/messages/count_tokens",
 }
 
 

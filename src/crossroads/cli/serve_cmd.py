@@ -96,10 +96,16 @@ def serve(
     console: Annotated[
         bool, typer.Option(help="Serve the web console at /ui (log in with a key).")
     ] = True,
+    log_format: Annotated[
+        str, typer.Option(help="text, or json: one JSON object a line (no keys, no bodies).")
+    ] = "text",
 ) -> None:
     """Serve every configured model behind /v1/chat/completions, /v1/messages,
     /v1/embeddings and /v1/models, with keys, budgets, rate limits and a usage ledger."""
     from ._common import config_path, run_guarded
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter(f"{log_format!r}: choose text or json", param_hint="--log-format")
 
     def start() -> None:
         import uvicorn
@@ -111,6 +117,7 @@ def serve(
         cfg = load_config(config or config_path(ctx))
         for warning in check_routes(cfg):
             typer.echo(f"warning: {warning}", err=True)
+        os.environ.update(CROSSROADS_LOG_FORMAT=log_format, CROSSROADS_LOG_LEVEL=log_level)
         if cfg.path is not None:
             os.environ["CROSSROADS_CONFIG"] = str(Path(cfg.path).resolve())
         where = f", console http://{host}:{port}/ui" if console else ""

@@ -1,7 +1,8 @@
 """The HTTP routes: each hands its request to the running :class:`~.service.Gateway`.
 
 ``/v1/chat/completions``, ``/v1/models`` and ``/v1/embeddings`` speak the OpenAI protocol
-(:mod:`.openai`), ``/v1/messages`` the Anthropic one (:mod:`.anthropic`); ``/admin/*``
+(:mod:`.openai`), and so does ``/v1/responses`` (:mod:`.responses_api`); ``/v1/messages``
+and ``/v1/messages/count_tokens`` the Anthropic one (:mod:`.anthropic`); ``/admin/*``
 is in :mod:`.admin`; ``/health`` and ``/metrics`` are for operations. The chat routes
 are also :attr:`~.http.GatewayApp.direct_routes`, served without FastAPI's routing.
 """
@@ -19,10 +20,11 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Config, load_config
-from . import access_log, anthropic, openai, openapi
+from . import access_log, anthropic, json_log, openai, openapi, responses_api, token_count
 from .admin import admin_routes
 from .http import JSON, GatewayApp
 from .metrics import CONTENT_TYPE_LATEST
+from .responses_store import ResponseStore
 from .service import Gateway
 from .shadowing import GatewayShadow
 
@@ -34,6 +36,7 @@ def create_app(config: Config | None = None, *, freeze_heap: bool = False) -> Ga
     ``freeze_heap`` (``crossroads serve``, whose process is the gateway's alone) the
     start-up heap is frozen and young collections made rare: :func:`startup_heap_frozen`."""
     config = config if config is not None else load_config()
+    json_log.configure_from_env()  # `serve --log-format json`, in every worker
     access_log.install()  # no query string (a key put in the URL) in the access log
 
     @asynccontextmanager
@@ -72,11 +75,30 @@ def create_app(config: Config | None = None, *, freeze_heap: bool = False) -> Ga
     async def embeddings(request: Request) -> Response:
         return await app.gateway.handle_embeddings(request)
 
+    @app.post("/v1/responses", openapi_extra=openapi.responses())
+    async def responses(request: Request) -> Response:
+        store = ResponseStore(app.gateway.db)
+        return await responses_api.create_response(app.gateway, request, store)
+
+    @app.get("/v1/responses/{response_id}", openapi_extra=openapi.response_by_id())
+    async def get_response(request: Request, response_id: str) -> Response:
+        store = ResponseStore(app.gateway.db)
+        return await responses_api.get_response(app.gateway, request, store, response_id)
+
+    @app.delete("/v1/responses/{response_id}", openapi_extra=openapi.response_by_id())
+    async def delete_response(request: Request, response_id: str) -> Response:
+        store = ResponseStore(app.gateway.db)
+        return await responses_api.delete_response(app.gateway, request, store, response_id)
+
     # -- Anthropic protocol ------------------------------------------------------------
 
     @app.post("/v1/messages", openapi_extra=openapi.messages())
     async def messages(request: Request) -> Response:
         return await app.gateway.handle(request, anthropic.PROTOCOL, "/v1/messages")
+
+    @app.post("/v1/messages/count_tokens", openapi_extra=openapi.count_tokens())
+    async def count_tokens(request: Request) -> Response:
+        return await token_count.count_tokens(app.gateway, request)
 
     # -- operations --------------------------------------------------------------------
 
@@ -104,6 +126,8 @@ def create_app(config: Config | None = None, *, freeze_heap: bool = False) -> Ga
     app.direct_routes = {
         "/v1/chat/completions": chat_completions,
         "/v1/messages": messages,
+        "/v1/responses": responses,
+        "/v1/messages/count_tokens": count_tokens,
     }
     return app
 

@@ -14,10 +14,13 @@ __all__ = [
     "admin_key_list",
     "admin_key_revoke",
     "chat_completions",
+    "count_tokens",
     "embeddings",
     "errors",
     "messages",
     "metrics",
+    "response_by_id",
+    "responses",
 ]
 
 _OPENAI_ERROR: dict[str, Any] = {
@@ -259,4 +262,66 @@ def _answer(schema: dict[str, Any]) -> dict[str, Any]:
         "description": "Successful Response",
         "content": {"application/json": {"schema": schema}},
     }
+    return spec
+
+
+_RESPONSES_ITEM = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {
+        "type": {"const": "message"},
+        "role": {"type": "string", "enum": ["system", "developer", "user", "assistant"]},
+        "content": {"type": "string"},
+    },
+}
+
+
+def responses() -> dict[str, Any]:
+    """https://platform.openai.com/docs/api-reference/responses/create (the common fields)."""
+    return _body(
+        {
+            "type": "object",
+            "required": ["model", "input"],
+            "properties": {
+                "model": {"type": "string"},
+                "input": {
+                    "oneOf": [{"type": "string"}, {"type": "array", "items": _RESPONSES_ITEM}]
+                },
+                "instructions": {"type": "string"},
+                "max_output_tokens": {"type": "integer", "minimum": 1},
+                "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+                "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+                "stream": {"type": "boolean"},
+                "store": {"type": "boolean"},
+                "previous_response_id": {"type": "string"},
+                "text": {
+                    "type": "object",
+                    "properties": {
+                        "format": {
+                            "type": "object",
+                            "required": ["type"],
+                            "properties": {
+                                "type": {"type": "string", "enum": ["text", "json_object"]}
+                            },
+                        }
+                    },
+                },
+            },
+        },
+        "openai",
+    )
+
+
+def response_by_id() -> dict[str, Any]:
+    """``GET`` / ``DELETE /v1/responses/{response_id}``: a response the key stored."""
+    return errors("openai")
+
+
+def count_tokens() -> dict[str, Any]:
+    """https://docs.anthropic.com/en/api/messages-count-tokens"""
+    spec = messages()
+    schema = spec["requestBody"]["content"]["application/json"]["schema"]
+    schema["required"] = ["model", "messages"]
+    schema["properties"].pop("max_tokens")
+    schema["properties"].pop("stream")
     return spec

@@ -53,10 +53,13 @@ _MODEL = re.compile(rb'([{,]\s*"model"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 
 def relayable(gateway: Gateway, call: Call, protocol: ClientProtocol) -> bool:
-    """Whether ``call``'s stream goes out as the upstream sends it."""
+    """Whether ``call``'s stream goes out as the upstream sends it: only for OpenAI's
+    chat completions (the Responses API also speaks "openai" but has its own events)."""
+    from .openai import PROTOCOL as CHAT_COMPLETIONS
+
     reservation = call.reservation
     return (
-        protocol.name == "openai"
+        protocol is CHAT_COMPLETIONS
         and call.guard is None
         and reservation is not None
         and gateway.router.relays(reservation.targets)

@@ -7,12 +7,15 @@ the pipeline does not know which protocol a client speaks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import APIError
 from ..types import ChatChunk, ChatRequest, ChatResponse
+
+if TYPE_CHECKING:
+    from .call import Call
 
 __all__ = ["ClientProtocol", "ErrorResponse", "ProtocolName", "StreamEncoder"]
 
@@ -49,3 +52,6 @@ class ClientProtocol:
     stream_encoder: Callable[[ChatRequest | None, str], StreamEncoder]
     #: Status, body and headers of the error answer for any exception.
     error_response: Callable[[BaseException], ErrorResponse]
+    #: Once the key is known, the request as the gateway admits it (the Responses API
+    #: prepends a stored conversation here); None: the parsed request as it is.
+    prepare: Callable[[Call, ChatRequest], Awaitable[ChatRequest]] | None = None

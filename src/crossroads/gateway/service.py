@@ -37,7 +37,7 @@ from ..guard.stream import guarded_stream
 from ..routing import OpenStream, Router, Target, close_stream
 from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
-from . import openai
+from . import json_log, openai
 from .audit_trail import AuditTrail
 from .billing import Billing, cut_charge, cut_stream_usage, prompt_bound
 from .call import Call, ClientGoneError, Reservation, new_request_id
@@ -199,13 +199,10 @@ class Gateway:
         names: list[tuple[str, str]] = [(r, "crossroads-route") for r in self.router.route_names()]
         names += [(e.name, e.backend) for e in self.config.models]
         names += self.exposure.extra_listed()
-        seen: set[str] = set()
-        unique = []
+        unique: dict[str, str] = {}
         for n, o in names:
-            if n not in seen:
-                seen.add(n)
-                unique.append((n, o))
-        return [(n, o) for n, o in unique if key is None or key.allows(n)]
+            unique.setdefault(n, o)  # the first owner of each name
+        return [(n, o) for n, o in unique.items() if key is None or key.allows(n)]
 
     # -- the steps -----------------------------------------------------------------------
 
@@ -261,7 +258,7 @@ class Gateway:
         """The canonical request, its names (``model``, ``user``) fit for labels and rows."""
         parsed = protocol.parse_request(await self._load(call, body, protocol.name))
         check_chat_names(parsed, protocol.name)
-        return parsed
+        return parsed if protocol.prepare is None else await protocol.prepare(call, parsed)
 
     def require_admin(self, call: Call) -> None:
         if not call.admin:
@@ -427,6 +424,7 @@ class Gateway:
             return  # its row and metrics are written (the error came after)
         if status == 401:
             self.metrics.count(model=call.model or "-", key=call.key_label, status=status)
+            json_log.log_request(call, status, error=type(exc).__name__)
             return
         if isinstance(exc, ClientGoneError) and call.spent is None:
             usage, price = cut_charge(call)  # the upstream had the prompt: never free
@@ -516,6 +514,7 @@ class Gateway:
             cost_usd=cost,
             attempts=call.attempts,
         )
+        json_log.log_request(call, status, cost_usd=cost, error=record.error_class)
         self.audit.expect(call, record)
         try:
             await self.ledger.record(record)

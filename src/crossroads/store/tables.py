@@ -24,6 +24,7 @@ __all__ = [
     "audit_log",
     "metadata",
     "response_cache",
+    "responses",
     "results",
     "run_items",
     "runs",
@@ -185,3 +186,20 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
     Column("updated_at", String(32), nullable=False),
 )
+
+# -- the gateway's Responses API (migration 0004) ---------------------------------------
+#: Responses created with ``store: true``: readable (and continued with
+#: ``previous_response_id``) only by the key that created them (``owner``: the key id,
+#: or ``master``). ``conversation`` is the canonical messages up to and including the
+#: answer, without the request's instructions.
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("conversation", JSON, nullable=False),
+)
+Index("ix_responses_owner", responses.c.owner)
