@@ -177,23 +177,26 @@ def _upstream(exc: APIError) -> ErrorInfo:
 def _context_overflow(exc: ContextWindowExceededError, message: str) -> ErrorInfo:
     """A prompt over the context window, in the words of each protocol's vendor, which
     clients match to raise their context-overflow errors (LangChain's
-    ``ContextOverflowError``, LiteLLM's ``ContextWindowExceededError``): OpenAI's
-    "This model's maximum context length is N tokens. However, your messages resulted in
-    M tokens..." and Anthropic's "prompt is too long: M tokens > N maximum". The counts
-    replace whoever refused it's text (a local model's names its weights' path)."""
+    ``ContextOverflowError``, LiteLLM's ``ContextWindowExceededError``). OpenAI: code
+    ``context_length_exceeded`` and both of its wordings, "Input tokens exceed the
+    configured limit of N tokens" (what LangChain looks for in the message) and "This
+    model's maximum context length is N tokens"; Anthropic: "prompt is too long: M tokens
+    > N maximum". The counts replace the refuser's own text (a local model's could name
+    its weights' path)."""
     tokens, window = exc.prompt_tokens, exc.context_window
     if tokens is not None and window is not None:
         openai = (
-            f"This model's maximum context length is {window} tokens. However, your "
-            f"messages resulted in {tokens} tokens. Please reduce the length of the messages."
+            f"Input tokens exceed the configured limit of {window} tokens: this model's "
+            f"maximum context length is {window} tokens, and your messages resulted in "
+            f"{tokens} tokens. Please reduce the length of the messages."
         )
         anthropic = f"prompt is too long: {tokens} tokens > {window} maximum"
     else:
         lower = message.lower()
         openai = (
             message
-            if "maximum context length" in lower
-            else f"This model's maximum context length was exceeded: {message}"
+            if "exceed the configured limit" in lower
+            else f"Input tokens exceed the configured limit of this model: {message}"
         )
         anthropic = message if "prompt is too long" in lower else f"prompt is too long: {message}"
     return ErrorInfo(
