@@ -44,7 +44,8 @@ def test_gateway_caps_a_local_model_called_without_max_tokens(
 ) -> None:
     entry = (
         f"models:\n  - name: tiny\n    backend: transformers\n    model: {tiny_llama}\n"
-        "    options: {ignore_eos: true, device: cpu}\n    prices: {input: 0, output: 0}\n"  # ignore_eos: never stops on its own
+        # ignore_eos: the random model never stops on its own
+        "    options: {ignore_eos: true, device: cpu}\n    prices: {input: 0, output: 0}\n"
         + (f"    max_output_tokens: {max_output}\n" if max_output else "")
         + "gateway:\n  master_key: ${CROSSROADS_MASTER_KEY}\n"
     )
