@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def one(size: int, names: int) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["CROSSROADS_HOME"] = tempfile.mkdtemp(prefix="plan-cache-")
-    os.environ["CROSSROADS_MASTER_KEY"] = "sk-master-bench-0123456789"
     from tests.fakes.openai_fake import OpenAIFake
+    from tests.gateway_harness import MASTER
     from tests.test_router_plan_cache import wander
 
+    os.environ["CROSSROADS_MASTER_KEY"] = MASTER  # the harness creates keys with it
     with OpenAIFake(require_key=False) as fake:
         os.environ["OPENAI_BASE_URL"] = f"{fake.url}/v1"  # type: ignore[attr-defined]
         os.environ["OPENAI_API_KEY"] = "sk-bench-0123456789"
