@@ -128,7 +128,23 @@ class BadRequestError(APIError):
 
 
 class ContextWindowExceededError(BadRequestError):
+    """The prompt does not fit the model's context window; ``prompt_tokens`` and
+    ``context_window`` when the one who refused it knows them (the gateway words its
+    answer as each protocol's vendor does from them)."""
+
     code_name = "context_length_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prompt_tokens: int | None = None,
+        context_window: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.prompt_tokens = prompt_tokens
+        self.context_window = context_window
 
 
 class ContentFilteredError(BadRequestError):

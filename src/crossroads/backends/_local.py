@@ -44,6 +44,7 @@ from ..types import (
 )
 
 __all__ = [
+    "LOCAL_DEFAULT_MAX_TOKENS",
     "PLAIN_STOP",
     "SharedModels",
     "StopMatcher",
@@ -55,6 +56,11 @@ __all__ = [
 ]
 
 PLAIN_STOP = "\nUser:"
+
+#: The output cap of a local model (llama.cpp, transformers) called without
+#: ``max_tokens`` and without ``max_output_tokens`` in its entry: a small model left
+#: to run until its context is full often repeats itself for thousands of tokens.
+LOCAL_DEFAULT_MAX_TOKENS = 256
 
 T = TypeVar("T")
 
@@ -135,11 +141,14 @@ def plain_prompt(request: ChatRequest) -> str:
 def check_prompt_fits(prompt_tokens: int, context_window: int, request: ChatRequest) -> None:
     """Refuse a prompt that leaves no room to generate within the context window."""
     if prompt_tokens >= context_window:
+        # ``request.model`` is the weights' path here: never part of the message.
         raise ContextWindowExceededError(
-            f"The prompt is {prompt_tokens:,} tokens but {request.model} has a context "
+            f"The prompt is {prompt_tokens:,} tokens but the model has a context "
             f"window of {context_window:,}. Shorten the prompt or raise the model's "
             "context size (`options: {n_ctx: ...}`) if the model supports it.",
             vendor="local",
+            prompt_tokens=prompt_tokens,
+            context_window=context_window,
         )
 
 

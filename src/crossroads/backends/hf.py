@@ -56,6 +56,7 @@ from ..types import (
     new_id,
 )
 from ._local import (
+    LOCAL_DEFAULT_MAX_TOKENS,
     PLAIN_STOP,
     SharedModels,
     chat_messages,
@@ -81,7 +82,7 @@ __all__ = [
 ]
 
 VENDOR = "transformers"
-DEFAULT_MAX_TOKENS = 256
+DEFAULT_MAX_TOKENS = LOCAL_DEFAULT_MAX_TOKENS
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len", "n_ctx")
 _INSTALL = (

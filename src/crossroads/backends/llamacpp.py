@@ -32,6 +32,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -58,7 +59,14 @@ from ..types import (
     new_id,
     now,
 )
-from ._local import SharedModels, StopMatcher, chat_messages, check_prompt_fits, parse_options
+from ._local import (
+    LOCAL_DEFAULT_MAX_TOKENS,
+    SharedModels,
+    StopMatcher,
+    chat_messages,
+    check_prompt_fits,
+    parse_options,
+)
 from .base import Backend, Capabilities, Deployment
 
 __all__ = [
@@ -72,6 +80,8 @@ __all__ = [
 ]
 
 VENDOR = "llamacpp"
+#: llama-cpp-python's refusal: "Requested tokens (9000) exceed context window of 8192".
+_TOKENS_OVER_WINDOW = re.compile(r"\((\d+)\)\D+?(\d+)")
 #: Default context size when ``n_ctx`` is not set: the trained context, at most this.
 MAX_DEFAULT_CONTEXT = 8192
 
@@ -223,8 +233,14 @@ def _json_grammar(schema: dict[str, Any]) -> Any:
         ) from exc
 
 
-def request_to_llamacpp(request: ChatRequest) -> dict[str, Any]:
+def request_to_llamacpp(
+    request: ChatRequest, default_max_tokens: int | None = None
+) -> dict[str, Any]:
     """Keyword arguments of ``Llama.create_chat_completion`` (all but the messages).
+
+    Without ``max_tokens`` the answer is capped at ``default_max_tokens`` (the entry's
+    ``max_output_tokens``), else :data:`~._local.LOCAL_DEFAULT_MAX_TOKENS`, never "until
+    the context is full".
 
     Stop sequences are not among them: they are applied by :class:`StopMatcher`, so the
     end of an answer is known to be a stop sequence and not the end-of-turn token.
@@ -253,6 +269,7 @@ def request_to_llamacpp(request: ChatRequest) -> dict[str, Any]:
         value = getattr(request, key)
         if value is not None:
             kwargs[key] = value
+    kwargs.setdefault("max_tokens", default_max_tokens or LOCAL_DEFAULT_MAX_TOKENS)
     fmt = request.response_format
     if fmt is not None and fmt.type != "text":
         schema = fmt.json_schema.schema_ if fmt.json_schema is not None else None
@@ -297,7 +314,11 @@ def _mapped(exc: Exception) -> APIError:
     message = str(exc)
     if isinstance(exc, ValueError | TypeError):
         if "context window" in message:
-            return ContextError(message, vendor=VENDOR)
+            found = _TOKENS_OVER_WINDOW.search(message)
+            counts = [int(n) for n in found.groups()] if found else [None, None]
+            return ContextError(
+                message, vendor=VENDOR, prompt_tokens=counts[0], context_window=counts[1]
+            )
         return BadRequestError(message, vendor=VENDOR)
     return APIError(f"llama.cpp failed: {message}", vendor=VENDOR)
 
@@ -389,7 +410,7 @@ class LlamaCppBackend(Backend):
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         model = await self.load()
-        kwargs = request_to_llamacpp(request)
+        kwargs = request_to_llamacpp(request, self.deployment.max_output_tokens)
         pieces: list[str] = []
         cancel = threading.Event()
         job = asyncio.get_running_loop().run_in_executor(
@@ -412,7 +433,7 @@ class LlamaCppBackend(Backend):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         model = await self.load()
-        kwargs = request_to_llamacpp(request)
+        kwargs = request_to_llamacpp(request, self.deployment.max_output_tokens)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _Outcome | BaseException] = asyncio.Queue()
         cancel = threading.Event()

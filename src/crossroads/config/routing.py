@@ -50,3 +50,6 @@ class RoutingSettings(BaseModel):
     #: tried at once); an upstream's ``Retry-After`` replaces it.
     backoff_initial_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=8.0, ge=0)
+    #: The most model names whose deployments the router keeps ready (least recently
+    #: used out; an evicted deployment's connections are closed once no request uses it).
+    plan_cache_size: int = Field(default=1024, ge=1)

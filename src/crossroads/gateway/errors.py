@@ -137,6 +137,8 @@ class ErrorInfo:
     retry_after: float | None = None
     #: False: tell SDKs not to retry (``x-should-retry: false``); None: let them decide.
     should_retry: bool | None = None
+    #: The message in Anthropic's wording, where it differs (a prompt over the window).
+    anthropic_message: str | None = None
 
 
 def redact(text: str) -> str:
@@ -172,6 +174,41 @@ def _upstream(exc: APIError) -> ErrorInfo:
     return ErrorInfo(502, "upstream", own or f"The model's upstream server failed{detail}.")
 
 
+def _context_overflow(exc: ContextWindowExceededError, message: str) -> ErrorInfo:
+    """A prompt over the context window, in the words of each protocol's vendor, which
+    clients match to raise their context-overflow errors (LangChain's
+    ``ContextOverflowError``, LiteLLM's ``ContextWindowExceededError``). OpenAI: code
+    ``context_length_exceeded`` and both of its wordings, "Input tokens exceed the
+    configured limit of N tokens" (what LangChain looks for in the message) and "This
+    model's maximum context length is N tokens"; Anthropic: "prompt is too long: M tokens
+    > N maximum". The counts replace the refuser's own text (a local model's could name
+    its weights' path)."""
+    tokens, window = exc.prompt_tokens, exc.context_window
+    if tokens is not None and window is not None:
+        openai = (
+            f"Input tokens exceed the configured limit of {window} tokens: this model's "
+            f"maximum context length is {window} tokens, and your messages resulted in "
+            f"{tokens} tokens. Please reduce the length of the messages."
+        )
+        anthropic = f"prompt is too long: {tokens} tokens > {window} maximum"
+    else:
+        lower = message.lower()
+        openai = (
+            message
+            if "exceed the configured limit" in lower
+            else f"Input tokens exceed the configured limit of this model: {message}"
+        )
+        anthropic = message if "prompt is too long" in lower else f"prompt is too long: {message}"
+    return ErrorInfo(
+        400,
+        "invalid_request",
+        openai,
+        ContextWindowExceededError.code_name,
+        "messages",
+        anthropic_message=anthropic,
+    )
+
+
 def _api_error(exc: APIError) -> ErrorInfo:
     upstream = exc.vendor not in (None, GATEWAY_VENDOR)
     message = scrub(exc.message) if upstream else redact(exc.message)
@@ -180,7 +217,7 @@ def _api_error(exc: APIError) -> ErrorInfo:
         kind = _KIND_OF_4XX.get(exc.status_code or 400, "invalid_request")
         return ErrorInfo(exc.status_code or 400, kind, message, code, exc.param)
     if isinstance(exc, ContextWindowExceededError):
-        return ErrorInfo(400, "invalid_request", message, ContextWindowExceededError.code_name)
+        return _context_overflow(exc, message)
     if isinstance(exc, ContentFilteredError):
         return ErrorInfo(400, "invalid_request", message, ContentFilteredError.code_name)
     if isinstance(exc, AuthenticationError):

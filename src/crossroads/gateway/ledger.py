@@ -391,9 +391,9 @@ class Ledger:
             len(kept),
             "" if final else f", retrying every {self.retry_interval_s:g}s",
         )
-        failure = LedgerUnavailableError(
-            f"The usage ledger could not be written ({error.__class__.__name__}); the "
-            "row is kept in memory and retried. Check the database."
+        failure = LedgerUnavailableError(  # the error's class is in the log, not here
+            "The usage ledger could not be written; the row is kept in memory and "
+            "retried. Check the database."
         )
         for w in batch:
             _resolve(w, failure)
@@ -407,15 +407,14 @@ class Ledger:
                 self._write([rec])
             except _TRANSIENT as exc:
                 self._retained.append(rec)
+                log.error("ledger: row %s not written: %s", rec.request_id, type(exc).__name__)
                 error = LedgerUnavailableError(
-                    f"The usage ledger could not be written ({exc.__class__.__name__}); "
-                    "the row is kept in memory and retried."
+                    "The usage ledger could not be written; the row is kept in memory and "
+                    "retried."
                 )
             except Exception as exc:
                 log.error("ledger: row %s refused: %s", rec.request_id, exc.__class__.__name__)
-                error = LedgerWriteError(
-                    f"The usage ledger refused row {rec.request_id} ({exc.__class__.__name__})."
-                )
+                error = LedgerWriteError(f"The usage ledger refused row {rec.request_id}.")
             waiter = waiting.get(id(rec))
             if waiter is not None:
                 _resolve(waiter, error)

@@ -32,7 +32,7 @@ import anyio
 
 from ..errors import APIError
 from ..routing import OpenRelay, close_stream
-from ..types import ChatChunk, StreamOptions, Usage, estimate_prompt_tokens
+from ..types import ChatChunk, StreamOptions, Usage
 from .billing import cut_stream_usage
 from .call import Call, ClientGoneError
 from .http import EventStream, until_disconnect
@@ -192,7 +192,7 @@ async def _relay(
         raise
     finally:
         await close_stream(rest)
-    final = reader.usage or _counted_usage(call, reader.counted)
+    final = cut_stream_usage(call, reader.usage, reader.counted)  # as the translating path
     opened.end(final.total_tokens)
     if error is not None:
         await gateway.finish(call, status, final, error=error)
@@ -207,13 +207,6 @@ async def _relay(
         first = opened.first[0].data if opened.first and opened.first[0].data else {}
         yield ChatChunk(id=str(first.get("id") or "chatcmpl-unknown"), model=call.model,
                         usage=final)
-
-
-def _counted_usage(call: Call, counted: int) -> Usage:
-    """Usage of a stream whose upstream reported none: one token per content delta, the
-    prompt estimated (as on the translating path)."""
-    prompt = estimate_prompt_tokens(call.request) if call.request is not None else 0
-    return Usage(prompt_tokens=prompt, completion_tokens=counted, total_tokens=prompt + counted)
 
 
 def _is_cancel(exc: BaseException) -> bool:

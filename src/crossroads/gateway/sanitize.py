@@ -8,7 +8,8 @@ client's to see, so:
 * :func:`scrub` (used by :func:`~.errors.classify` on every vendor message) masks what
   looks like a credential — ``sk-…``/``fk-…`` style keys, ``Bearer …``/``Basic …``,
   ``api_key=…``/``key provided: …``, long mixed-case or long alphanumeric tokens, JWTs —
-  and replaces URLs, IP addresses, ``localhost`` and host names with placeholders;
+  and replaces URLs, IP addresses, ``localhost``, host names and file paths (a local
+  model's weights, a server's working directory) with placeholders;
 * :class:`UpstreamSecrets` also masks, verbatim, every credential the gateway itself holds
   (the configured deployments' keys and header values, and the values of environment
   variables named like credentials), whatever their shape, and the configured upstream
@@ -29,13 +30,14 @@ from urllib.parse import urlsplit
 from ..config import Config, expand_env
 from ..errors import APIError
 
-__all__ = ["HOST", "SECRET", "URL", "UpstreamSecrets", "scrub"]
+__all__ = ["HOST", "PATH", "SECRET", "URL", "UpstreamSecrets", "scrub"]
 
 E = TypeVar("E", bound=BaseException)
 
 SECRET = "***"
 URL = "[upstream URL]"
 HOST = "[upstream host]"
+PATH = "[server path]"
 
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}://[^\s\"'<>`]*[^\s\"'<>`.,;:)]")
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b")
@@ -45,6 +47,10 @@ _DOMAIN = re.compile(
     r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
     r"(?:com|net|org|io|ai|dev|app|cloud|co|us|eu|internal|local|localdomain|lan|corp|"
     r"svc|azure|aws|goog|google)\b(?::\d{1,5})?"
+)
+#: An absolute or home-relative file path of two segments or more (POSIX or Windows).
+_FILE_PATH = re.compile(
+    r"(?<![\w.:/\\-])(?:~|[A-Za-z]:)?[/\\][\w.@+~-]+(?:[/\\][\w.@+~-]+)+[/\\]?"
 )
 _CREDENTIAL_PATTERNS = (
     # `Authorization: Bearer …`, `Basic …`
@@ -103,8 +109,10 @@ def _mask_token(match: re.Match[str]) -> str:
 
 
 def scrub(text: str) -> str:
-    """``text`` without anything that looks like a credential, a URL or a host."""
+    """``text`` without anything that looks like a credential, a URL, a host or a file
+    path."""
     text = _URL.sub(URL, text)
+    text = _FILE_PATH.sub(PATH, text)
     for pattern, replacement in _CREDENTIAL_PATTERNS:
         text = pattern.sub(replacement, text)
     text = _TOKEN.sub(_mask_token, text)

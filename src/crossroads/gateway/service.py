@@ -23,7 +23,6 @@ import anyio
 from fastapi import Request
 from fastapi.responses import Response
 
-from ..client import estimate_prompt_tokens
 from ..config import Config
 from ..errors import (
     APIError,
@@ -34,7 +33,7 @@ from ..errors import (
     UnknownModelError,
 )
 from ..guard.stream import guarded_stream
-from ..routing import OpenStream, Router, Target, close_stream
+from ..routing import REQUEST_ID, OpenStream, Router, Target, close_stream
 from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
 from . import json_log, openai
@@ -42,6 +41,7 @@ from .audit_trail import AuditTrail
 from .billing import Billing, cut_charge, cut_stream_usage, prompt_bound
 from .call import Call, ClientGoneError, Reservation, new_request_id
 from .costing import Price, price_of, reserve_usd
+from .error_labels import error_label
 from .exposure import Exposure
 from .http import JSON, EventStream, error_response, read_body, until_disconnect
 from .inputs import check_chat_names, check_name, load_body
@@ -54,6 +54,7 @@ from .passthrough import relayable, stream_as_sent
 from .protocol import ClientProtocol, ProtocolName
 from .sanitize import UpstreamSecrets
 from .shadowing import NO_SHADOW, ShadowHook
+from .sizing import output_cap
 from .startup import master_key
 
 if TYPE_CHECKING:
@@ -269,9 +270,8 @@ class Gateway:
 
     async def _admit(self, call: Call, request: ChatRequest) -> None:
         """Allow-list, route, budget and rate-limit reservation, input guard."""
-        call.request = request
-        call.model = request.model
-        call.stream = bool(request.stream)
+        call.request, call.model, call.stream = request, request.model, bool(request.stream)
+        REQUEST_ID.set(call.request_id)  # named in the router's log lines
         key = call.key
         _check_allowed(key, request.model)
         self.exposure.check(request.model, key.allows if key else None)  # → 404
@@ -279,9 +279,9 @@ class Gateway:
             targets = self.router.plan(request.model).targets
         except UnknownModelError as exc:  # 404, suggesting only what the key may use
             raise _unknown_for(key, exc) from None
-        settings = self.config.gateway
+        request, max_tokens = output_cap(request, targets, self.config.gateway.default_max_tokens)
+        call.request = request  # the upstream is held to the max_tokens reserved
         prompt_tokens = prompt_bound(request, targets)  # every byte the upstream receives
-        max_tokens = request.max_tokens or _max_output(targets) or settings.default_max_tokens
         # Limits first: a key over its rate or budget must not cost model-graded checks.
         await self._reserve(call, targets, prompt_tokens, max_tokens)
         if self.guardrails is not None:
@@ -506,7 +506,7 @@ class Gateway:
             model=call.model or "-",
             key=call.key_label,
             status=status,
-            error=record.error_class,
+            error=error_label(error),
             latency_s=latency,
             ttft_s=call.ttft_s,
             prompt_tokens=usage.prompt_tokens,
@@ -549,17 +549,10 @@ def _budgeted(key: KeyRecord | None) -> bool:
     return key is not None and key.budget_usd is not None
 
 
-def _max_output(targets: list[Target]) -> int | None:
-    limits = [t.deployment.max_output_tokens for t in targets if t.deployment.max_output_tokens]
-    return max(limits) if limits else None
-
-
 def _streamed(usage: Usage | None, call: Call, counted: int) -> Usage:
-    """A stream's usage: the upstream's, else one token per content delta, prompt estimated."""
-    if usage is not None:
-        return usage
-    prompt = estimate_prompt_tokens(call.request) if call.request is not None else 0
-    return Usage(prompt_tokens=prompt, completion_tokens=counted, total_tokens=prompt + counted)
+    """A stream's usage: the upstream's, else one token per content delta with the
+    prompt's upper bound (as a cut stream)."""
+    return cut_stream_usage(call, usage, counted)
 
 
 def _is_cancel(exc: BaseException) -> bool:

@@ -37,6 +37,8 @@ from ..backends.base import Backend, Deployment, load_backend
 from ..config import Config, Route, RouteTarget, RoutingSettings, Strategy
 from ..errors import APIError, ContextWindowExceededError, MissingKeyError
 from ..types import ChatChunk, ChatRequest, ChatResponse, estimate_prompt_tokens
+from .attempt_log import log_cut, log_failure, log_served
+from .plans import PlanCache
 from .resolve import resolve_all
 from .retry import RetryPolicy
 
@@ -67,6 +69,8 @@ class Target:
     busy_since: float | None = None
     busy_s: float = 0.0
     tokens: int = 0
+    #: Requests whose failover may still try this deployment (it is not closed under them).
+    held: int = 0
 
     @property
     def name(self) -> str:
@@ -161,11 +165,13 @@ class Router:
     config: Config
     http: httpx.AsyncClient | None = None
     check_context: bool = False
-    _plans: dict[str, RoutePlan] = field(default_factory=dict)
+    _plans: PlanCache = field(init=False)
     _by_deployment: dict[tuple[str, str | None], Target] = field(default_factory=dict)
+    _closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         settings = self.config.routing
+        self._plans = PlanCache(settings.plan_cache_size)
         self.retry = RetryPolicy(
             retry_budget_s=settings.retry_budget_s,
             initial_delay_s=settings.backoff_initial_s,
@@ -240,7 +246,24 @@ class Router:
             self.config.routing.max_attempts if retries is None else len(targets) * (retries + 1)
         )
         plan = self._plans[model] = RoutePlan(route.strategy, targets, attempts)
+        if self._plans.retired:
+            self._sweep()
         return plan
+
+    def _sweep(self) -> None:
+        """Close, in the background, the backends of deployments that left the plan
+        cache and that no request uses or may still try (:class:`PlanCache`)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop to close on: :meth:`aclose` closes them
+        for target in self._plans.closable():
+            key = (target.deployment.name, target.deployment.base_url)
+            if self._by_deployment.get(key) is target:
+                del self._by_deployment[key]
+            task = loop.create_task(target.backend.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def first(self, model: str) -> Target:
         """The deployment ``model`` would be tried on first (ignoring cooldowns)."""
@@ -270,6 +293,8 @@ class Router:
                 f"{window:,}. Shorten the prompt or choose a model with a larger context "
                 "window (`crossroads models`).",
                 vendor="crossroads",
+                prompt_tokens=estimate,
+                context_window=window,
             )
 
     async def _tries(
@@ -282,20 +307,26 @@ class Router:
         started = time.monotonic()
         tried: set[int] = set()
         last: APIError | None = None
-        for attempt in range(1, plan.max_attempts + 1):
-            target = order[(attempt - 1) % len(order)]
-            if id(target) in tried or target.down_until > time.monotonic():
-                delay = self.retry.delay(len(tried), last)
-                if time.monotonic() - started + delay > self.retry.retry_budget_s:
-                    return
-                await asyncio.sleep(delay)
-            tried.add(id(target))
-            self._check_window(target, request)
-            last = yield (
-                attempt,
-                target,
-                request.model_copy(update={"model": target.deployment.model}),
-            )
+        for target in order:
+            target.held += 1  # not closed while this request may try it
+        try:
+            for attempt in range(1, plan.max_attempts + 1):
+                target = order[(attempt - 1) % len(order)]
+                if id(target) in tried or target.down_until > time.monotonic():
+                    delay = self.retry.delay(len(tried), last)
+                    if time.monotonic() - started + delay > self.retry.retry_budget_s:
+                        return
+                    await asyncio.sleep(delay)
+                tried.add(id(target))
+                self._check_window(target, request)
+                last = yield (
+                    attempt,
+                    target,
+                    request.model_copy(update={"model": target.deployment.model}),
+                )
+        finally:
+            for target in order:
+                target.held -= 1
 
     async def _failover(
         self,
@@ -307,23 +338,35 @@ class Router:
         raised at once. Returns the result, its deployment and the number of attempts.
         The deployment stays busy (``Target.started``) for the caller to finish."""
         last: APIError | None = None
+        max_attempts = self.plan(request.model).max_attempts
         async with aclosing(self._tries(request)) as tries:
             step = await anext(tries, None)
             while step is not None:
                 number, target, call = step
                 target.started()
                 try:
-                    return await attempt(target, call), target, number
+                    result = await attempt(target, call)
                 except APIError as exc:
                     target.finished(None)
                     if not self.retry.retryable(exc):
+                        log_failure(
+                            target, number, max_attempts, exc, retryable=False, following=None
+                        )
                         raise
                     self.mark_down(target)
                     last = exc
                     step = await _next(tries, exc)
+                    log_failure(
+                        target, number, max_attempts, exc, retryable=True,
+                        following=step[1] if step is not None else None,
+                    )
+                    continue
                 except BaseException:
                     target.finished(None)
                     raise
+                if number > 1:
+                    log_served(target, number)
+                return result, target, number
         assert last is not None
         raise last
 
@@ -358,7 +401,7 @@ class Router:
                 raise
 
         (first, rest), target, attempts = await self._failover(request, first_chunk)
-        return OpenStream(target, first, rest, attempts)
+        return OpenStream(target, first, _cut_logged(rest, target, attempts), attempts)
 
     def relays(self, targets: list[Target]) -> bool:
         """Whether a stream to any of ``targets`` can be relayed byte for byte to an
@@ -388,10 +431,27 @@ class Router:
         return OpenRelay(target, first, rest, attempts)
 
     async def aclose(self) -> None:
-        for target in self._by_deployment.values():
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        closed = {id(t): t for t in (*self._by_deployment.values(), *self._plans.retired.values())}
+        for target in closed.values():
             await target.backend.aclose()
         self._by_deployment.clear()
         self._plans.clear()
+
+
+async def _cut_logged(
+    rest: AsyncIterator[ChatChunk], target: Target, attempts: int
+) -> AsyncIterator[ChatChunk]:
+    """``rest``, logging (once) the failure that cuts it after its first chunk."""
+    try:
+        async for chunk in rest:
+            yield chunk
+    except Exception as exc:
+        log_cut(target, attempts, exc)
+        raise
+    finally:
+        await close_stream(rest)
 
 
 async def _next(

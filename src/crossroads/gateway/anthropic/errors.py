@@ -34,7 +34,8 @@ def _render(info: ErrorInfo) -> tuple[int, dict[str, Any]]:
     status, kind = _STATUS_AND_TYPE[info.kind]
     if info.kind in ("invalid_request", "not_found", "permission", "authentication"):
         status = info.status if 400 <= info.status < 500 else status
-    return status, {"type": "error", "error": {"type": kind, "message": info.message}}
+    message = info.anthropic_message or info.message
+    return status, {"type": "error", "error": {"type": kind, "message": message}}
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:

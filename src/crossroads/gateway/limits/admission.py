@@ -21,6 +21,7 @@ __all__ = [
     "Verdict",
     "conclude",
     "unlimited",
+    "usd",
 ]
 
 #: Length of the sliding rate-limit windows, in seconds.
@@ -94,6 +95,19 @@ class Limiter(Protocol):
     async def aclose(self) -> None: ...
 
 
+def usd(amount: float) -> str:
+    """``amount`` in dollars with four significant digits and at least cents:
+    ``$0.60``, ``$0.804``, ``$0.00001234``, ``$1,234.57`` (a tiny budget's amounts are
+    never all zeros)."""
+    if amount == 0 or not math.isfinite(amount):
+        return f"${amount:.2f}"
+    decimals = min(max(2, 3 - math.floor(math.log10(abs(amount)))), 12)
+    text = f"{amount:,.{decimals}f}"
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(2, "0")
+    return f"${whole}.{fraction}"
+
+
 def _duration(seconds: float) -> str:
     """OpenAI's reset format: ``20ms``, ``1s``, ``6m0s``."""
     seconds = max(seconds, 0.0)
@@ -150,9 +164,9 @@ def conclude(
     if v.status == 4:
         assert key.budget_usd is not None
         raise BudgetExceededError(
-            f"Key {key.name!r} has used ${v.spent_usd:.4f} of its ${key.budget_usd:.2f} "
-            f"budget (${v.reserved_usd:.4f} more is reserved by requests in flight) and this "
-            f"request could cost up to ${max_cost_usd:.4f}. Ask an admin for a key with a "
+            f"Key {key.name!r} has used {usd(v.spent_usd)} of its {usd(key.budget_usd)} "
+            f"budget ({usd(v.reserved_usd)} more is reserved by requests in flight) and this "
+            f"request could cost up to {usd(max_cost_usd)}. Ask an admin for a key with a "
             "larger budget: crossroads keys create --name NAME --budget-usd AMOUNT "
             "(lowering max_tokens also lowers the worst case)."
         )

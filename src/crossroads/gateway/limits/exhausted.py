@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from ..keys import KeyRecord
-from .admission import BudgetExceededError, RateLimitedError
+from .admission import BudgetExceededError, RateLimitedError, usd
 
 __all__ = ["RpmMemo", "budget_spent", "over_rpm"]
 
@@ -43,7 +43,7 @@ def budget_spent(key: KeyRecord, spent_usd: float) -> BudgetExceededError | None
     if budget is None or budget <= 0 or spent_usd < budget:
         return None
     return BudgetExceededError(
-        f"Key {key.name!r} has used ${spent_usd:.4f} of its ${budget:.2f} budget; nothing "
+        f"Key {key.name!r} has used {usd(spent_usd)} of its {usd(budget)} budget; nothing "
         "is left. Ask an admin for a key with a larger budget: crossroads keys create "
         "--name NAME --budget-usd AMOUNT."
     )
