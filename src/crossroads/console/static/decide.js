@@ -213,26 +213,25 @@
     return clamp(10.0 - 2.5 * Math.log10(Math.max(ratio, 1.0)));
   }
 
-  /* make_cost_rescorer: {name: [score, first evidence]} at a volume. */
-  function rescore(model, volume) {
-    var perM = {}, names = [], cheapest = Infinity;
-    model.candidates.forEach(function (cand) {
-      if (!cand.cost) return;
+  /* make_cost_rescorer at a volume: {name: cost per 1M tokens} and the cheapest. */
+  function costsPerM(model, volume) {
+    var perM = {}, cheapest = Infinity, any = false;
+    var cands = model.candidates;
+    for (var i = 0; i < cands.length; i++) {
+      var cand = cands[i];
+      if (!cand.cost) continue;
       var cost = costAt(cand.cost, volume) / volume * 1e6;
       perM[cand.name] = cost;
-      names.push(cand.name);
+      any = true;
       if (cost < cheapest) cheapest = cost;
-    });
-    var out = {};
-    names.forEach(function (name) {
-      var cost = perM[name];
-      out[name] = [
-        costScore(cost, cheapest),
-        "cost per 1M tokens at " + fmtTokens(volume) + " tokens/month: $" + fmtG(cost, 4) +
-          " ($" + fmtF(cost * volume / 1e6, 2, true) + "/month)",
-      ];
-    });
-    return out;
+    }
+    return { perM: perM, cheapest: cheapest, any: any };
+  }
+
+  /* The rescored cost dimension's first evidence line (ranking reasons quote it). */
+  function costEvidence(volume, cost) {
+    return "cost per 1M tokens at " + fmtTokens(volume) + " tokens/month: $" + fmtG(cost, 4) +
+      " ($" + fmtF(cost * volume / 1e6, 2, true) + "/month)";
   }
 
   // ------------------------------------------------------------------ exclusions.py
@@ -285,6 +284,25 @@
     return [reasons, notes];
   }
 
+  /* exclusionReasons(...)[0].length > 0, without building the sentences. */
+  function isExcluded(c, cand, scores, monthly) {
+    if (cand.status === "retired") return true;
+    if (c.on_premises && !cand.self_host) return true;
+    if (c.monthly_budget_usd !== null && c.monthly_budget_usd !== undefined &&
+        monthly !== null && monthly !== undefined && monthly > c.monthly_budget_usd) return true;
+    if (c.no_ml_engineers && cand.tier !== "api" && !SMALL_TIERS[cand.tier]) return true;
+    if (c.regulated && (scores.control < 7 || scores.transparency < 5)) return true;
+    var langs = c.languages || [];
+    for (var i = 0; i < langs.length; i++) {
+      var support = cand.language_support[langs[i]] || "no";
+      if (support === "no" || (support === "claimed" && c.languages_strict)) return true;
+    }
+    if (c.p95_latency_s !== null && c.p95_latency_s !== undefined && cand.measured &&
+        cand.p95_latency_s !== null && cand.p95_latency_s !== undefined &&
+        cand.p95_latency_s > c.p95_latency_s) return true;
+    return false;
+  }
+
   // ------------------------------------------------------------------ ranking.py
 
   function dimKeys(model) { return Object.keys(model.dimensions); }
@@ -315,17 +333,26 @@
     return out;
   }
 
+  /* The candidate's scores with the cost dimension rescored at the volume. */
+  function scoresAt(cand, costs) {
+    var scores = Object.assign({}, cand.scores);
+    if (costs.any && cand.name in costs.perM) {
+      scores.cost = costScore(costs.perM[cand.name], costs.cheapest);
+    }
+    return scores;
+  }
+
   /* rank(profile, candidates, rescore): {ranking: [row], excluded: [{name, label, reasons}]} */
   function rank(model, profile) {
     var c = profile.constraints, weights = profile.weights, keys = dimKeys(model);
-    var costScores = rescore(model, c.volume_tokens_per_month);
+    var volume = c.volume_tokens_per_month;
+    var costs = costsPerM(model, volume);
     var rows = [], excluded = [];
     model.candidates.forEach(function (cand) {
-      var scores = Object.assign({}, cand.scores);
+      var scores = scoresAt(cand, costs);
       var evidence = Object.assign({}, cand.evidence);
-      var rescored = costScores[cand.name];
-      if (rescored) { scores.cost = rescored[0]; evidence.cost = rescored[1]; }
-      var monthly = cand.cost ? costAt(cand.cost, c.volume_tokens_per_month) : cand.monthly_cost_usd;
+      if (costs.any && cand.name in costs.perM) evidence.cost = costEvidence(volume, costs.perM[cand.name]);
+      var monthly = cand.cost ? costAt(cand.cost, volume) : cand.monthly_cost_usd;
       var why = exclusionReasons(c, cand, scores, monthly);
       if (why[0].length) {
         excluded.push({ name: cand.name, label: cand.label, reasons: why[0] });
@@ -341,6 +368,28 @@
       return a.cand.name < b.cand.name ? -1 : a.cand.name > b.cand.name ? 1 : 0;
     });
     return { ranking: rows, excluded: excluded };
+  }
+
+  /* top_choice(rank(...)) without sorting or sentences: the first of the ranking. */
+  function topOf(model, profile) {
+    var c = profile.constraints, weights = profile.weights, keys = dimKeys(model);
+    var volume = c.volume_tokens_per_month;
+    var costs = costsPerM(model, volume);
+    var total = fsum(keys.map(function (k) { return weights[k]; }));
+    var best = null, bestScore = -Infinity;
+    var cands = model.candidates;
+    for (var i = 0; i < cands.length; i++) {
+      var cand = cands[i];
+      var scores = scoresAt(cand, costs);
+      var monthly = cand.cost ? costAt(cand.cost, volume) : cand.monthly_cost_usd;
+      if (isExcluded(c, cand, scores, monthly)) continue;
+      var score = fsum(keys.map(function (k) { return weights[k] * scores[k]; })) / total;
+      if (best === null || score > bestScore || (score === bestScore && cand.name < best.name)) {
+        best = cand;
+        bestScore = score;
+      }
+    }
+    return best;
   }
 
   function topChoice(ranked) { return ranked.ranking.length ? ranked.ranking[0].cand : null; }
@@ -362,7 +411,7 @@
     if (value !== null) {
       var step = 1e-6 * Math.max(1.0, value);
       var probe = direction === "up" ? value + step : Math.max(0.0, value - step);
-      newTop = topChoice(rank(model, withOverride(profile, dim, probe)));
+      newTop = topOf(model, withOverride(profile, dim, probe));
     }
     var base = { kind: "weight", parameter: dim, direction: direction, current: current, searched_to: limit };
     if (value === null || newTop === null || newTop.name === top.name) {
@@ -417,7 +466,7 @@
     var current = profile.constraints.volume_tokens_per_month;
     if (top === null) return [];
     function topAt(volume) {
-      var found = topChoice(rank(model, withOverride(profile, "volume_tokens_per_month", volume)));
+      var found = topOf(model, withOverride(profile, "volume_tokens_per_month", volume));
       return found ? found.name : null;
     }
     var flips = [];
@@ -493,7 +542,7 @@
   }
 
   global.CrossroadsDecide = {
-    advise: advise, rank: rank, costAt: costAt, fsum: fsum, pyRound: pyRound,
+    advise: advise, rank: rank, topOf: topOf, costAt: costAt, fsum: fsum, pyRound: pyRound,
     fmt: { g: fmtG, f: fmtF }, fmtTokens: fmtTokens, pyRepr: pyRepr,
   };
 })(window);
