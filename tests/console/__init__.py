@@ -1,0 +1,1 @@
+"""Web console tests (headless Chromium through Playwright)."""

@@ -34,6 +34,9 @@ def serve(
         typer.Option(help="critical, error, warning, info, debug or trace.", callback=_log_level),
     ] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request line.")] = False,
+    console: Annotated[
+        bool, typer.Option(help="Serve the web console at /ui (log in with a key).")
+    ] = True,
 ) -> None:
     """Serve every configured model behind /v1/chat/completions, /v1/messages,
     /v1/embeddings and /v1/models, with keys, budgets, rate limits and a usage ledger."""
@@ -54,13 +57,16 @@ def serve(
             typer.echo(f"warning: {warning}", err=True)
         if cfg.path is not None:
             os.environ["CROSSROADS_CONFIG"] = str(Path(cfg.path).resolve())
+        where = f", console http://{host}:{port}/ui" if console else ""
         typer.echo(
             f"Crossroads gateway on http://{host}:{port}  "
-            f"(OpenAI base_url http://{host}:{port}/v1, Anthropic base_url http://{host}:{port})",
+            f"(OpenAI base_url http://{host}:{port}/v1, Anthropic base_url http://{host}:{port}"
+            f"{where})",
             err=True,
         )
         uvicorn.run(
-            "crossroads.gateway.app:app_from_env",
+            "crossroads.console.app:app_from_env" if console
+            else "crossroads.gateway.app:app_from_env",
             factory=True,
             host=host,
             port=port,

@@ -1,0 +1,18 @@
+"""The Playground page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..web import CurrentSession, NavEntry, render
+
+__all__ = ["NAV", "routes"]
+
+NAV: NavEntry | None = NavEntry("Playground", "/playground")
+
+
+def routes(router: APIRouter) -> None:
+    @router.get("/playground")
+    async def page(request: Request, session: CurrentSession) -> Response:
+        return render(request, "placeholder.html", {"title": "Playground"})

@@ -1,0 +1,37 @@
+"""The console's frame: login, logout, navigation, headers on every page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .conftest import MASTER, RunningConsole, login
+
+
+def test_login_with_master_key_shows_every_page(
+    ui_page: Any, console_server: RunningConsole
+) -> None:
+    page = ui_page
+    page.goto(console_server.ui + "/keys")
+    assert page.url.endswith("/ui/login")  # not logged in: sent to the login form
+    login(page, console_server, MASTER)
+    nav = page.get_by_role("navigation", name="Console pages")
+    labels = [a.inner_text() for a in nav.get_by_role("link").all()]
+    assert labels == ["Playground", "Evaluations", "Decision", "Usage", "Keys", "Logs"]
+    assert page.get_by_text("master key").is_visible()
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/ui/login")
+    page.goto(console_server.ui + "/keys")
+    assert page.url.endswith("/ui/login")
+
+
+def test_every_console_response_has_the_security_headers(console_server: RunningConsole) -> None:
+    for path in ("/login", "/playground", "/static/console.js", "/nope"):
+        response = httpx.get(console_server.ui + path)
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp and "http" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
