@@ -4,16 +4,28 @@ plus a run that measured two of them, so that latency limits and measured scores
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
-from crossroads.config import load_config
+from crossroads.config import Config, load_config
 from crossroads.console.decision_model import DecisionInputs, decision_inputs
 from crossroads.decide.advisor import Profile, load_profile
 from crossroads.decide.compare import REFERENCE_MODELS, default_profile
 from crossroads.evidence import Estimate, ModelRunSummary, RunEvidence, RunSummary
 
-__all__ = ["MODELS", "MODELS_20", "PROFILES", "fake_run", "inputs_for", "profiles"]
+__all__ = [
+    "MODELS",
+    "MODELS_20",
+    "PROFILES",
+    "fake_run",
+    "in_thread",
+    "inputs_for",
+    "profiles",
+]
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = sorted((ROOT / "examples" / "profiles").glob("*.yaml"))
@@ -66,14 +78,18 @@ def fake_run() -> RunEvidence:
     return RunEvidence(run_id="run-fake", suite="quick", summary=summary, input_share=0.7)
 
 
-def inputs_for(models: list[str], *, run: RunEvidence | None = None) -> DecisionInputs:
-    """(In a thread of its own: Playwright's sync API holds this thread's event loop.)"""
+def in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)`` in a thread of its own (Playwright's sync API holds this
+    thread's event loop)."""
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(
-            asyncio.run, decision_inputs(load_config(None), models, run=run)
-        ).result()
+        return pool.submit(asyncio.run, coro).result()
+
+
+def inputs_for(
+    models: list[str] | None, *, run: RunEvidence | None = None, config: Config | None = None
+) -> DecisionInputs:
+    return in_thread(decision_inputs(config or load_config(None), models, run=run))
 
 
 def profiles() -> list[Profile]:
     return [default_profile(), *(load_profile(p) for p in PROFILES)]
-

@@ -16,22 +16,19 @@ from crossroads.console.decision_model import LANGUAGES, browser_model, decide
 from crossroads.decide.advisor import Advice, Profile, with_overrides
 from crossroads.decide.compare import default_profile
 
-from ..browser import _chromium
-from ..conftest import require
 from .decide_inputs import MODELS, fake_run, inputs_for, profiles
 
 DECIDE_JS = files("crossroads.console").joinpath("static").joinpath("decide.js").read_text("utf-8")
 
 
 @pytest.fixture(scope="module")
-def js_page() -> Iterator[Any]:
-    sync_api = require("playwright.sync_api", "pip install playwright")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium())
-        pg = browser.new_page()
-        pg.add_script_tag(content=DECIDE_JS)
-        yield pg
-        browser.close()
+def js_page(chromium: Any) -> Iterator[Any]:
+    """A blank page with decide.js loaded (Chromium from tests/console/conftest.py)."""
+    context = chromium.new_context()
+    page = context.new_page()
+    page.add_script_tag(content=DECIDE_JS)
+    yield page
+    context.close()
 
 
 def _js_advice(page: Any, model: dict[str, Any], profile: Profile) -> dict[str, Any]:
@@ -71,8 +68,7 @@ def _raw_scores(advice: Advice, profile: Profile) -> list[float]:
     weights = profile.weights.as_dict()
     total = math.fsum(weights.values())
     return [
-        math.fsum(w * row.scores[k] for k, w in weights.items()) / total
-        for row in advice.ranking
+        math.fsum(w * row.scores[k] for k, w in weights.items()) / total for row in advice.ranking
     ]
 
 
@@ -140,7 +136,9 @@ def test_js_advisor_equals_python_on_profiles_and_random_weights(
         (",.0f", 2.5, "2"),
     ],
 )
-def test_js_formats_numbers_as_python_does(js_page: Any, spec: str, value: float, expected: str) -> None:
+def test_js_formats_numbers_as_python_does(
+    js_page: Any, spec: str, value: float, expected: str
+) -> None:
     assert format(value, spec) == expected  # the case itself is right
     if spec.endswith("g"):
         digits = int(spec[1:-1]) if spec != "g" else 6
@@ -148,7 +146,9 @@ def test_js_formats_numbers_as_python_does(js_page: Any, spec: str, value: float
     else:
         comma = spec.startswith(",")
         digits = int(spec.rstrip("f").split(".")[1])
-        got = js_page.evaluate("([x, d, c]) => CrossroadsDecide.fmt.f(x, d, c)", [value, digits, comma])
+        got = js_page.evaluate(
+            "([x, d, c]) => CrossroadsDecide.fmt.f(x, d, c)", [value, digits, comma]
+        )
     assert got == expected
 
 
@@ -160,4 +160,6 @@ def test_js_fsum_is_exact(js_page: Any) -> None:
         assert float(js_page.evaluate("(xs) => CrossroadsDecide.fsum(xs)", xs)) == math.fsum(xs)
     for x in (2.675, 0.125, 7.25, 1.0005, 123.45675):
         for d in (1, 2, 3, 4):
-            assert js_page.evaluate("([x, d]) => CrossroadsDecide.pyRound(x, d)", [x, d]) == round(x, d)
+            assert js_page.evaluate("([x, d]) => CrossroadsDecide.pyRound(x, d)", [x, d]) == round(
+                x, d
+            )
