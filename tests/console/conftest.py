@@ -7,11 +7,13 @@ temporary ``CROSSROADS_HOME``), headless Chromium, and logged-in pages.
 - ``chromium``: Debian's Chromium (a failure under CI=true when it is missing).
 - ``ui_page``: a fresh page (its own cookies); ``admin_page``: logged in with the master key;
   ``login(page, console_server, key)`` logs a page in with any key.
+- ``console_client(console, key)``: an HTTP client logged in (with its CSRF token).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -30,7 +33,15 @@ from ..conftest import require
 from ..fakes.openai_fake import OpenAIFake
 from ..gateway_harness import MASTER, RunningGateway, _wait_ready, free_port
 
-__all__ = ["MASTER", "RunningConsole", "console_config", "login", "run_console"]
+__all__ = [
+    "MASTER",
+    "ConsoleClient",
+    "RunningConsole",
+    "console_config",
+    "login",
+    "login_token",
+    "run_console",
+]
 
 
 @dataclass
@@ -42,10 +53,14 @@ class RunningConsole(RunningGateway):
         return self.url + "/ui"
 
 
-def console_config(fake: OpenAIFake, extra: str = "") -> str:
-    """A configuration with the OpenAI fake as ``gpt-4o`` (catalog prices apply) and a
-    ``chat`` route in front of it."""
-    return f"""
+def console_config(fake: OpenAIFake, extra: str = "", gateway: str = "") -> str:
+    """A configuration with the OpenAI fake as ``gpt-4o`` (catalog prices apply), a
+    ``chat`` route in front of it and the embedded ``local/smollm2`` served; ``gateway``
+    adds lines (indented two spaces) to the ``gateway:`` section, ``extra`` top-level
+    sections."""
+    return f"""gateway:
+  serve_unconfigured: [local/smollm2]
+{gateway}
 models:
   - name: gpt-4o
     backend: openai
@@ -144,6 +159,44 @@ def login(page: Any, console: RunningConsole, key: str) -> None:
     page.get_by_label("Key").fill(key)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/ui/playground")
+
+
+@dataclass
+class ConsoleClient:
+    """An HTTP client logged in to the console, with its session's CSRF token."""
+
+    http: httpx.Client
+    csrf: str
+
+
+def login_token(client: httpx.Client) -> str:
+    """The pre-login token of a fresh login form."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert found is not None
+    return found[1]
+
+
+@pytest.fixture
+def console_client() -> Iterator[Callable[..., Any]]:
+    """``console_client(console, key)``: a :class:`ConsoleClient` logged in with ``key``
+    (``key=None``: not logged in; ``csrf`` is then empty). Closed after the test."""
+    opened: list[httpx.Client] = []
+
+    def open_client(console: RunningConsole, key: str | None,
+                    **options: Any) -> ConsoleClient:
+        client = httpx.Client(base_url=console.ui, timeout=30, **options)
+        opened.append(client)
+        if key is None:
+            return ConsoleClient(client, "")
+        answer = client.post("/login", data={"key": key, "csrf_token": login_token(client)})
+        assert answer.status_code == 303, answer.text
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/logs").text)
+        assert csrf is not None
+        return ConsoleClient(client, csrf[1])
+
+    yield open_client
+    for client in opened:
+        client.close()
 
 
 @pytest.fixture

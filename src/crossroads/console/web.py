@@ -86,6 +86,8 @@ class ConsoleState:
     templates: Environment
     sessions: SessionStore = field(default_factory=SessionStore)
     logins: LoginLimiter = field(default_factory=LoginLimiter)
+    #: Whatever a page computes once per process (keyed by "page.thing").
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class ConsoleError(Exception):
@@ -251,7 +253,9 @@ def no_store(response: Response) -> Response:
 def _usd(value: float | None) -> str:
     if value is None:
         return "—"
-    return f"${value:,.6f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
+    if 0 < abs(value) < 0.01:
+        return f"${value:,.6f}"
+    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
 
 
 def _when(value: dt.datetime | str | None) -> str:
