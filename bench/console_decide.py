@@ -129,12 +129,13 @@ def main(moves: int) -> None:
                     "el.dispatchEvent(new Event('input', {bubbles: true})); }",
                     value,
                 )
-                page_ms.append(float(page.get_attribute("#decide-results", "data-rerank-ms")))
+                took = page.get_attribute("#decide-results", "data-rerank-ms")
+                page_ms.append(float(took or "nan"))
                 # Baseline, same profile: the advisor port alone.
                 port_ms.append(
                     page.evaluate(
-                        "() => { const s = window.CrossroadsDecidePage; const t = performance.now();"
-                        " window.CrossroadsDecide.advise("
+                        "() => { const s = window.CrossroadsDecidePage;"
+                        " const t = performance.now(); window.CrossroadsDecide.advise("
                         "JSON.parse(document.getElementById('decision-data').textContent).model,"
                         " s.profile); return performance.now() - t; }"
                     )
