@@ -20,6 +20,7 @@ from crossroads.decide.advisor import Profile, load_profile
 
 from ..fakes.openai_fake import OpenAIFake
 from .conftest import MASTER, RunningConsole, console_config, login
+from .a11y import unnamed_controls
 from .decide_inputs import inputs_for
 
 DOCS_UI = Path(__file__).resolve().parents[2] / "docs" / "ui"
@@ -63,6 +64,7 @@ def test_page_ranking_and_flips_are_the_advisors(
         text = flip["sentence"]
         assert f"{text[:1].upper()}{text[1:]}." in sentences
     assert _top(page) == report["recommendation"]["model"]
+    assert unnamed_controls(page) == []
     DOCS_UI.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS_UI / "decision.png"), full_page=True)
 

@@ -22,6 +22,7 @@ from crossroads.store import open_database
 
 from ..fakes.openai_fake import OpenAIFake
 from ..fakes.server import Reply
+from .a11y import unnamed_controls
 from .conftest import RunningConsole, login
 
 DOCS_UI = Path(__file__).resolve().parents[2] / "docs" / "ui"
@@ -106,6 +107,7 @@ def test_run_a_suite_from_the_ui_to_completion(
     page.get_by_label("Search").fill("")
     page.get_by_label("Search").press("Enter")
     expect(page.locator("#items-count")).to_contain_text("34 of 34 items")
+    assert unnamed_controls(page) == []
     assert page.evaluate("() => window.__xss") is None
     assert page.locator("table.items script, table.items img").count() == 0
     assert "<script>window.__xss = 1</script>" in page.locator("table.items").inner_text()
@@ -113,6 +115,7 @@ def test_run_a_suite_from_the_ui_to_completion(
     page.screenshot(path=str(DOCS_UI / "evaluations-run.png"), full_page=True)
     page.goto(console_server.ui + "/evaluations")
     assert page.locator(f'#runs tr[data-run="{run_id}"]').count() == 1
+    assert unnamed_controls(page) == []
     page.screenshot(path=str(DOCS_UI / "evaluations.png"), full_page=True)
 
 
@@ -222,6 +225,10 @@ def test_a_virtual_key_runs_only_its_models_and_sees_only_its_runs(
     assert response.status == 403 and "may not call gpt-4o" in response.text()
     response = page.request.get(console_server.ui + f"/evaluations/runs/{admin_run}")
     assert response.status == 404
+    response = page.request.get(console_server.ui + f"/decision?run={admin_run}")
+    assert response.status == 404  # nor decide from it
+    page.goto(console_server.ui + "/decision")
+    assert page.locator(f'#decision-run option[value="{admin_run}"]').count() == 0
     response = page.request.post(
         console_server.ui + "/evaluations/start",
         form={"suite": "quick", "models": "local/smollm2", "concurrency": "2"},

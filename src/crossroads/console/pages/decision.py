@@ -36,7 +36,9 @@ from ..decision_model import (
     export_report,
     profile_yaml,
 )
+from ..sessions import Session
 from ..web import ConsoleError, CurrentSession, NavEntry, gateway, render, state
+from .evaluations import runs_started_by
 
 __all__ = ["NAV", "routes"]
 
@@ -80,8 +82,18 @@ async def _inputs(request: Request, run_id: str | None, models: str) -> Decision
         raise ConsoleError(400, f"models: {exc}") from None
 
 
-def _runs(request: Request) -> list[dict[str, Any]]:
-    return [r for r in list_runs(gateway(request).db, 50) if r.get("status") == "complete"]
+def _runs(request: Request, session: Session) -> list[dict[str, Any]]:
+    """Finished runs to decide from (a virtual key: those it started, as on Evaluations)."""
+    runs = [r for r in list_runs(gateway(request).db, 50) if r.get("status") == "complete"]
+    if not session.admin:
+        mine = runs_started_by(request, session)
+        runs = [r for r in runs if r["id"] in mine]
+    return runs
+
+
+def _check_run(request: Request, session: Session, run: str) -> None:
+    if run and not session.admin and run not in runs_started_by(request, session):
+        raise ConsoleError(404, f"No evaluation run {run!r} that your key started.")
 
 
 def routes(router: APIRouter) -> None:
@@ -94,10 +106,11 @@ def routes(router: APIRouter) -> None:
         models: str = "",
     ) -> Response:
         chosen = _profile(profile)
+        _check_run(request, session, run)
         inputs = await _inputs(request, run or None, models)
         report, _ = await asyncio.to_thread(decide, inputs, chosen)
         model = browser_model(inputs, report, chosen.constraints.languages)
-        runs = await asyncio.to_thread(_runs, request)
+        runs = await asyncio.to_thread(_runs, request, session)
         return render(
             request,
             "decision.html",
@@ -131,6 +144,7 @@ def routes(router: APIRouter) -> None:
         if fmt not in _EXPORTS:
             raise ConsoleError(404, f"No export as {fmt!r}: yaml, html, md or json.")
         chosen = _profile(profile)
+        _check_run(request, session, run)
         media, filename = _EXPORTS[fmt]
         if fmt == "yaml":
             body = profile_yaml(chosen)

@@ -33,7 +33,7 @@ from ..web import (
     url,
 )
 
-__all__ = ["NAV", "routes"]
+__all__ = ["NAV", "routes", "runs_started_by"]
 
 NAV: NavEntry | None = NavEntry("Evaluations", "/evaluations")
 
@@ -45,8 +45,8 @@ def _jobs(request: Request) -> EvalJobs:
     return jobs
 
 
-def _mine(request: Request, session: Session) -> set[str]:
-    """Run ids a virtual-key session started here."""
+def runs_started_by(request: Request, session: Session) -> set[str]:
+    """Run ids a virtual-key session started here (from the console, in this process)."""
     return {
         j.run_id
         for j in _jobs(request).jobs.values()
@@ -55,7 +55,7 @@ def _mine(request: Request, session: Session) -> set[str]:
 
 
 def _check_run(request: Request, session: Session, run_id: str) -> None:
-    if not session.admin and run_id not in _mine(request, session):
+    if not session.admin and run_id not in runs_started_by(request, session):
         raise ConsoleError(404, f"No run {run_id!r} that your key started.")
 
 
@@ -82,7 +82,7 @@ async def _home(request: Request, session: Session, error: str | None = None) ->
     db = gateway(request).db
     runs = await asyncio.to_thread(runs_list, db)
     if not session.admin:
-        mine = _mine(request, session)
+        mine = runs_started_by(request, session)
         runs = [r for r in runs if r["id"] in mine]
     choices = model_choices(state(request).config)
     if not session.admin:
