@@ -19,8 +19,8 @@ from crossroads.console.decision_model import decide, export_report
 from crossroads.decide.advisor import Profile, load_profile
 
 from ..fakes.openai_fake import OpenAIFake
-from .conftest import MASTER, RunningConsole, console_config, login
 from .a11y import unnamed_controls
+from .conftest import MASTER, RunningConsole, console_config, login
 from .decide_inputs import inputs_for
 
 DOCS_UI = Path(__file__).resolve().parents[2] / "docs" / "ui"
