@@ -180,9 +180,9 @@ def test_compare_two_runs_shows_the_librarys_figures(
         b = _item_scores(RunStore(db).read_run(run_b).results, "gpt-4o")
     ids = sorted(a)
     sa, sb = np.array([a[i][0] for i in ids]), np.array([b[i][0] for i in ids])
-    ci = paired_bootstrap_diff_ci(sa, sb, confidence=0.95, seed=0)
-    mc_b = sum(1 for i in ids if a[i][1] is True and b[i][1] is False)
-    mc_c = sum(1 for i in ids if a[i][1] is False and b[i][1] is True)
+    ci = paired_bootstrap_diff_ci(sb, sa, confidence=0.95, seed=0)  # B - A
+    mc_b = sum(1 for i in ids if b[i][1] is True and a[i][1] is False)  # fixed
+    mc_c = sum(1 for i in ids if b[i][1] is False and a[i][1] is True)  # broke
     p = mcnemar_exact(mc_b, mc_c)
     assert float(row.get_attribute("data-mean-diff")) == ci.estimate
     assert float(row.get_attribute("data-ci-low")) == ci.low
@@ -191,10 +191,9 @@ def test_compare_two_runs_shows_the_librarys_figures(
     assert int(row.get_attribute("data-mcnemar-c")) == mc_c
     assert float(row.get_attribute("data-mcnemar-p")) == p
     text = row.inner_text()
-    assert f"{-ci.estimate:+.4f} [{-ci.high:.4f} to {-ci.low:.4f}]" in text
+    assert f"{ci.estimate:+.4f} [{ci.low:.4f} to {ci.high:.4f}]" in text
     assert f"{mc_b} / {mc_c}, p = {p:.4g}" in text
-    fixed = sum(1 for i in ids if a[i][1] is False and b[i][1] is True)
-    assert page.locator('#compare-changes tr[data-change="fixed"]').count() == fixed > 0
+    assert page.locator('#compare-changes tr[data-change="fixed"]').count() == mc_b > 0
     assert not math.isnan(ci.estimate)
     assert page.evaluate("() => window.__xss") is None
     page.screenshot(path=str(DOCS_UI / "evaluations-compare.png"), full_page=True)

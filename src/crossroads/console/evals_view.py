@@ -6,7 +6,8 @@ Every figure comes from :mod:`crossroads.evals`: a run's per-model figures are t
 runs are compared model by model with :func:`crossroads.evals.stats.summarize`, the same
 function that compares two models of one run (paired bootstrap CI of the mean per-item
 difference, exact McNemar on pass/fail items, the same significance rule), applied to the
-model's rows from run A and from run B as if they were two models.
+model's rows from run B and from run A as if they were two models (``model@B`` against
+``model@A``: the difference is B − A).
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ __all__ = [
 
 #: Items per page on a run page.
 PAGE_SIZE = 20
-#: How a run's rows are labelled when two runs are compared (``model@A`` / ``model@B``).
-_SIDES = ("A", "B")
 
 
 def runs_list(db: Database, limit: int = 100) -> list[dict[str, Any]]:
@@ -238,17 +237,16 @@ def compare_runs(
     rows += _relabel([dict(r) for r in b.results], "B", tags)
     per_model = []
     for model in models:
-        names = [f"{model}@{side}" for side in _SIDES]
+        # B first: the pair is B - A (positive: B is better); McNemar's ``b`` counts the
+        # items B passed and A failed (fixed), ``c`` the reverse (broke).
+        names = [f"{model}@B", f"{model}@A"]
         summary = summarize(rows, names, confidence=confidence)
-        pair = summary["pairs"][0]  # A - B, as `a` - `b` for two models of one run
         per_model.append(
             {
                 "model": model,
-                "a": summary["models"][names[0]],
-                "b": summary["models"][names[1]],
-                # B against A: the sign turned so that a positive change means B is better
-                "change": None if pair["mean_diff"] is None else -pair["mean_diff"],
-                "pair": pair,
+                "a": summary["models"][names[1]],
+                "b": summary["models"][names[0]],
+                "pair": summary["pairs"][0],
             }
         )
     sa, sb = _item_scores(a.results), _item_scores(b.results)
