@@ -35,3 +35,33 @@ def test_every_console_response_has_the_security_headers(console_server: Running
         assert "frame-ancestors 'none'" in csp
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_templates_and_scripts_keep_data_as_text() -> None:
+    """No inline script, no `|safe`, no innerHTML / eval in the console's own code; the
+    vendored htmx ships with its licence and pinned version."""
+    import re
+    from importlib import resources
+
+    package = resources.files("crossroads.console")
+    templates = [t for t in (package / "templates").iterdir() if t.name.endswith(".html")]
+    assert templates
+    for template in templates:
+        source = template.read_text(encoding="utf-8")
+        assert "|safe" not in source.replace(" ", ""), template.name
+        assert "autoescape false" not in source, template.name
+        for tag in re.findall(r"<script\b[^>]*>", source):
+            assert "src=" in tag, f"{template.name}: inline script {tag}"
+        assert not re.search(r"\son[a-z]+=", source), f"{template.name}: inline handler"
+        assert "style=" not in source, f"{template.name}: inline style"
+    scripts = [s for s in (package / "static").iterdir() if s.name.endswith(".js")]
+    assert scripts
+    for script in scripts:
+        source = script.read_text(encoding="utf-8")
+        for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(",
+                       "new Function", "document.write"):
+            assert banned not in source, f"{script.name}: {banned}"
+    vendor = package / "static" / "vendor"
+    assert (vendor / "htmx.LICENSE").read_text().startswith("Zero-Clause BSD")
+    assert "2.0.11" in (vendor / "README.md").read_text()
+    assert (vendor / "htmx.min.js").read_text().startswith("var htmx=function()")

@@ -21,6 +21,7 @@ from . import (
     models_cmd,
     serve_cmd,
     tune_cmd,
+    ui_cmd,
     usage_cmd,
 )
 from . import chat as chat_cmd
@@ -67,6 +68,7 @@ app.command("runs")(eval_cmd.runs)
 app.command("show")(eval_cmd.show)
 app.command("tune")(tune_cmd.tune)
 app.command("serve")(serve_cmd.serve)
+app.command("ui")(ui_cmd.ui)
 app.add_typer(keys_cmd.keys_app, name="keys")
 app.command("usage")(usage_cmd.usage)
 app.add_typer(guard_cmd.guard_app, name="guard")

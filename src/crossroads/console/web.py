@@ -253,6 +253,8 @@ def no_store(response: Response) -> Response:
 def _usd(value: float | None) -> str:
     if value is None:
         return "—"
+    if value == 0:
+        return "$0.00"
     if 0 < abs(value) < 0.01:
         return f"${value:,.6f}"
     return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
