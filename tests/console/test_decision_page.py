@@ -22,8 +22,8 @@ from ..fakes.openai_fake import OpenAIFake
 from .a11y import unnamed_controls
 from .conftest import MASTER, RunningConsole, console_config, login
 from .decide_inputs import inputs_for
+from .test_screenshots import _folder, shoot
 
-DOCS_UI = Path(__file__).resolve().parents[2] / "docs" / "ui"
 STEP = 0.05  # the weight sliders' step
 
 
@@ -47,7 +47,7 @@ def _top(page: Any) -> str:
 
 
 def test_page_ranking_and_flips_are_the_advisors(
-    admin_page: Any, console_server: RunningConsole
+    admin_page: Any, console_server: RunningConsole, tmp_path: Path
 ) -> None:
     page = admin_page
     page.goto(console_server.ui + "/decision")
@@ -65,8 +65,7 @@ def test_page_ranking_and_flips_are_the_advisors(
         assert f"{text[:1].upper()}{text[1:]}." in sentences
     assert _top(page) == report["recommendation"]["model"]
     assert unnamed_controls(page) == []
-    DOCS_UI.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_UI / "decision.png"), full_page=True)
+    shoot(page, _folder(tmp_path), "decision")
 
 
 def test_moving_a_weight_slider_past_the_flip_point_changes_the_top_choice_there(

@@ -24,8 +24,8 @@ from ..fakes.openai_fake import OpenAIFake
 from ..fakes.server import Reply
 from .a11y import unnamed_controls
 from .conftest import RunningConsole, login
+from .test_screenshots import _folder, shoot
 
-DOCS_UI = Path(__file__).resolve().parents[2] / "docs" / "ui"
 XSS = (
     '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
     " [x](javascript:alert(1))"
@@ -74,7 +74,7 @@ def _wait_status(page: Any, status: str) -> None:
 
 
 def test_run_a_suite_from_the_ui_to_completion(
-    admin_page: Any, console_server: RunningConsole, fake: OpenAIFake
+    admin_page: Any, console_server: RunningConsole, fake: OpenAIFake, tmp_path: Path
 ) -> None:
     fake.responder = _answers(correct=True)
     page = admin_page
@@ -111,12 +111,11 @@ def test_run_a_suite_from_the_ui_to_completion(
     assert page.evaluate("() => window.__xss") is None
     assert page.locator("table.items script, table.items img").count() == 0
     assert "<script>window.__xss = 1</script>" in page.locator("table.items").inner_text()
-    DOCS_UI.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_UI / "evaluations-run.png"), full_page=True)
+    shoot(page, _folder(tmp_path), "evaluations-run")
     page.goto(console_server.ui + "/evaluations")
     assert page.locator(f'#runs tr[data-run="{run_id}"]').count() == 1
     assert unnamed_controls(page) == []
-    page.screenshot(path=str(DOCS_UI / "evaluations.png"), full_page=True)
+    shoot(page, _folder(tmp_path), "evaluations")
 
 
 def test_cancel_then_resume_finishes_without_redoing_items(
@@ -155,7 +154,7 @@ def _item_scores(rows: Any, model: str) -> dict[str, tuple[float, bool | None]]:
 
 
 def test_compare_two_runs_shows_the_librarys_figures(
-    admin_page: Any, console_server: RunningConsole, fake: OpenAIFake
+    admin_page: Any, console_server: RunningConsole, fake: OpenAIFake, tmp_path: Path
 ) -> None:
     page = admin_page
     fake.responder = _answers(correct=False)
@@ -196,7 +195,7 @@ def test_compare_two_runs_shows_the_librarys_figures(
     assert page.locator('#compare-changes tr[data-change="fixed"]').count() == mc_b > 0
     assert not math.isnan(ci.estimate)
     assert page.evaluate("() => window.__xss") is None
-    page.screenshot(path=str(DOCS_UI / "evaluations-compare.png"), full_page=True)
+    shoot(page, _folder(tmp_path), "evaluations-compare")
 
 
 def test_a_virtual_key_runs_only_its_models_and_sees_only_its_runs(
