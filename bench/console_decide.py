@@ -136,7 +136,8 @@ def main(moves: int) -> None:
                     page.evaluate(
                         "() => { const s = window.CrossroadsDecidePage;"
                         " const t = performance.now(); window.CrossroadsDecide.advise("
-                        "JSON.parse(document.getElementById('decision-data').textContent).model,"
+                        "JSON.parse(document.getElementById('decision-data')"
+                        ".getAttribute('data-json')).model,"
                         " s.profile); return performance.now() - t; }"
                     )
                 )

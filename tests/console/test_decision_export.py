@@ -4,8 +4,8 @@ profile as YAML that the profile loader reads back to the same weights and const
 
 from __future__ import annotations
 
-import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from crossroads.cli import app
 from crossroads.config import load_config
 from crossroads.console.decision_model import (
     decide,
-    decision_inputs,
     export_report,
     profile_yaml,
 )
@@ -26,17 +25,17 @@ from crossroads.store import open_database
 
 from ..fakes.openai_fake import OpenAIFake
 from ..fakes.server import Reply
-from .decide_inputs import PROFILES, profiles
+from .decide_inputs import PROFILES, inputs_for, profiles
 
 MODELS = ["openai/gpt-4o-mini", "meta/llama-3.1-8b", "anthropic/claude-haiku-4-5", "google/palm-2"]
 
 
 def _cli_compare(out: Path, profile: Path, models: list[str]) -> dict[str, Any]:
-    result = CliRunner().invoke(
-        app,
-        ["compare", "--models", ",".join(models), "--profile", str(profile), "--out", str(out)],
-        env={"COLUMNS": "200"},
-    )
+    """``crossroads compare`` (in a thread of its own: a browser test earlier in the
+    session may hold this thread's event loop)."""
+    args = ["compare", "--models", ",".join(models), "--profile", str(profile), "--out", str(out)]
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(CliRunner().invoke, app, args, env={"COLUMNS": "200"}).result()
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads((out / "report.json").read_text("utf-8"))
     return data
@@ -52,7 +51,7 @@ def _assert_exports_equal_cli(out: Path, report: Any, generated: str) -> None:
 @pytest.mark.parametrize("profile_path", PROFILES, ids=lambda p: p.stem)
 def test_exports_equal_compare_with_the_same_profile(tmp_path: Path, profile_path: Path) -> None:
     cli = _cli_compare(tmp_path / "cli", profile_path, MODELS)
-    inputs = asyncio.run(decision_inputs(load_config(None), MODELS))
+    inputs = inputs_for(MODELS)
     report, _ = decide(inputs, load_profile(profile_path))
     assert report.generated != "2000-01-01T00:00:00+00:00"
     _assert_exports_equal_cli(tmp_path / "cli", report, cli["generated"])
@@ -73,7 +72,7 @@ def test_exports_equal_compare_when_a_model_was_measured(
     config = load_config(None)
     with open_database(config=config) as db:
         evidence = load_evidence(db, run_id)
-    inputs = asyncio.run(decision_inputs(config, MODELS, run=evidence))
+    inputs = inputs_for(MODELS, run=evidence, config=config)
     report, _ = decide(inputs, load_profile(PROFILES[0]))
     assert report.models[0].measured is True
     _assert_exports_equal_cli(tmp_path / "cli", report, cli["generated"])

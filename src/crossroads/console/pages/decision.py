@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from ..._pages import strict_dumps
 from ...decide.advisor import Profile
 from ...decide.compare import default_profile
 from ...errors import CrossroadsError
@@ -115,12 +116,15 @@ def routes(router: APIRouter) -> None:
             request,
             "decision.html",
             {
-                "data": {
-                    "model": model,
-                    "profile": chosen.model_dump(),
-                    "run": run,
-                    "models": models,
-                },
+                # (an attribute, autoescaped: the page has no inline script, not even data)
+                "data_json": strict_dumps(
+                    {
+                        "model": model,
+                        "profile": chosen.model_dump(),
+                        "run": run,
+                        "models": models,
+                    }
+                ),
                 "dimensions": model["dimensions"],
                 "profile": chosen,
                 "languages": model["languages"],

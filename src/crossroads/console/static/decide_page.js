@@ -1,11 +1,11 @@
 /* The Decision page: reads the controls, re-ranks with CrossroadsDecide (decide.js) and
  * draws the ranking, the exclusions, the flip points and the cost chart. Everything is put
- * in the page with textContent / DOM nodes (never innerHTML). The time of the last
+ * in the page with textContent / DOM nodes (never as HTML). The time of the last
  * re-ranking (ms, performance.now()) is in #decide-results[data-rerank-ms]. */
 (function () {
   "use strict";
   var D = window.CrossroadsDecide;
-  var data = JSON.parse(document.getElementById("decision-data").textContent);
+  var data = JSON.parse(document.getElementById("decision-data").getAttribute("data-json"));
   var model = data.model;
   var loaded = data.profile;
   var SVG = "http://www.w3.org/2000/svg";
