@@ -190,6 +190,9 @@ def test_bad_requests_get_clear_errors(ui_page: Any, console_server: RunningCons
     assert "weights.cost" in response.text()
     response = ui_page.request.get(f"{console_server.ui}/decision/export.exe")
     assert response.status == 404
+    twice = "openai/gpt-4o-mini,meta/llama-3.1-8b,openai/gpt-4o-mini"
+    response = ui_page.request.get(f"{console_server.ui}/decision?models={twice}")
+    assert response.status == 200 and "2 models" in response.text()  # named twice: once
     response = ui_page.request.get(f"{console_server.ui}/decision?models=nope/unknown")
     assert response.status == 400 and "not in the catalog" in response.text()
     response = ui_page.request.get(f"{console_server.ui}/decision?run=nope")

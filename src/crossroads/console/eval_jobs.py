@@ -28,10 +28,12 @@ from ..evals.suite import Suite, builtin_suites, load_suite, parse_suite
 from ..store import Database
 from .suites import SUITE_NAME, suite_path
 
-__all__ = ["MAX_CONCURRENCY", "EvalJob", "EvalJobs", "console_suite", "suite_names"]
+__all__ = ["MAX_CONCURRENCY", "MAX_RUNNING", "EvalJob", "EvalJobs", "console_suite", "suite_names"]
 
 #: The most concurrent calls a run started from the console may make.
 MAX_CONCURRENCY = 32
+#: The most runs one key (or the master key) may have going at once.
+MAX_RUNNING = 4
 
 JobStatus = Literal["running", "complete", "interrupted", "failed"]
 
@@ -87,6 +89,8 @@ class EvalJob:
     done: dict[str, int] = field(default_factory=dict)
     total: dict[str, int] = field(default_factory=dict)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    #: The client its calls go through, until the run ends and closes it.
+    client: AsyncClient | None = field(default=None, repr=False)
 
     @property
     def n_done(self) -> int:
@@ -132,6 +136,11 @@ class EvalJobs:
             raise ConfigError(f"Concurrency must be between 1 and {MAX_CONCURRENCY}.")
         if resume is not None and self.running_for(resume) is not None:
             raise ConfigError(f"Run {resume} is running already.")
+        going = sum(1 for j in self.jobs.values() if j.owner == owner and j.status == "running")
+        if going >= MAX_RUNNING:
+            raise ConfigError(
+                f"{going} runs are going already: wait for one to finish or cancel one."
+            )
         client = AsyncClient(config)
         try:
             for model in models:
@@ -143,6 +152,7 @@ class EvalJobs:
         options = RunOptions(
             models=models, concurrency=concurrency, per_model_concurrency=concurrency
         )
+        job.client = client
         runner = _Runner(job, client, db, suite, options, progress=job.on_progress)
         for model in models:
             job.total[model] = len(suite.items) * options.repeat
@@ -164,6 +174,7 @@ class EvalJobs:
         except Exception as exc:  # a bug must not leave the job "running" forever
             job.status, job.error = "failed", f"{exc.__class__.__name__}: {exc}"
         finally:
+            job.client = None
             with contextlib.suppress(Exception):
                 await client.aclose()
 
@@ -173,6 +184,12 @@ class EvalJobs:
             job.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await job.task
+            if job.status == "running":  # cancelled before it started
+                job.status = "interrupted"
+            if job.client is not None:
+                client, job.client = job.client, None
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
     def resume(
         self,

@@ -69,7 +69,7 @@ def _profile(text: str | None) -> Profile:
 
 
 async def _inputs(request: Request, run_id: str | None, models: str) -> DecisionInputs:
-    names = [m.strip() for m in models.split(",") if m.strip()] or None
+    names = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip())) or None
     run = None
     if run_id:
         db = gateway(request).db
