@@ -134,8 +134,10 @@ def console_server(
     return make_console(console_config(openai_fake))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while
+    it is open, and later tests call ``asyncio.run``."""
     sync_api = require("playwright.sync_api", "pip install pytest-playwright")
     executable = _chromium()
     with sync_api.sync_playwright() as playwright:

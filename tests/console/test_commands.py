@@ -82,3 +82,33 @@ def test_crossroads_serve_hosts_the_console_behind_the_master_key(tmp_path: Path
     finally:
         running.stop()
     assert MASTER not in (tmp_path / "serve.log").read_text()
+
+
+def test_serve_hosts_the_console_unless_told_not_to(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    """The factory `crossroads serve` hands uvicorn: the console's, or the bare gateway's
+    with --no-console; more than one worker is warned about."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from crossroads.cli.app import app
+    from crossroads.console.app import app_from_env
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append({"app": target, **kw}))
+    config = tmp_path / "crossroads.yaml"
+    config.write_text("models: []\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["serve", "-c", str(config)]).exit_code == 0
+    assert runner.invoke(app, ["serve", "-c", str(config), "--no-console"]).exit_code == 0
+    many = runner.invoke(app, ["serve", "-c", str(config), "--workers", "2"])
+    assert [c["app"] for c in calls] == ["crossroads.console.app:app_from_env",
+                                        "crossroads.gateway.app:app_from_env",
+                                        "crossroads.console.app:app_from_env"]
+    assert all(c["factory"] is True for c in calls)
+    assert "console sessions live in one worker process" in many.stderr
+    # The factory builds the gateway with /ui mounted.
+    monkeypatch.setenv("CROSSROADS_CONFIG", str(config))
+    paths = [getattr(route, "path", "") for route in app_from_env().routes]
+    assert "/ui" in paths and "/v1/chat/completions" in paths

@@ -117,4 +117,10 @@ def test_playground_api_refuses_a_model_outside_the_keys_allow_list(
                               json={"model": "local/smollm2", "user": "hi"})
     assert answer.status_code == 403
     assert "may not use 'local/smollm2'" in answer.json()["error"]["message"]
+    # Saving to a suite writes a file on the server: the master key only.
+    assert "Add to suite" not in page
+    saved = client.http.post("/api/suite", headers={"x-csrf-token": client.csrf},
+                             json={"user": "hi"})
+    assert saved.status_code == 403
+    assert not (console_server.home / "suites").exists()  # type: ignore[operator]
 

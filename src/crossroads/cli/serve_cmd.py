@@ -58,6 +58,13 @@ def serve(
         if cfg.path is not None:
             os.environ["CROSSROADS_CONFIG"] = str(Path(cfg.path).resolve())
         where = f", console http://{host}:{port}/ui" if console else ""
+        if console and workers > 1:
+            typer.echo(
+                "warning: console sessions live in one worker process; with --workers "
+                f"{workers} a browser may be sent back to the login form. Serve the console "
+                "from a one-worker process, or pass --no-console here.",
+                err=True,
+            )
         typer.echo(
             f"Crossroads gateway on http://{host}:{port}  "
             f"(OpenAI base_url http://{host}:{port}/v1, Anthropic base_url http://{host}:{port}"

@@ -26,9 +26,14 @@ How to add a page (the contract other modules rely on)
    htmx requests carry the token already. Forms carry
    ``<input type="hidden" name="csrf_token" value="{{ csrf_token }}">``.
 5. The running gateway (keys, ledger, router, config) is ``web.gateway(request)``; the
-   console's state is ``web.state(request)``. Blocking store calls go through
-   ``asyncio.to_thread``.
+   console's state is ``web.state(request)`` (``.cache`` holds what a page computes once
+   per process, keyed ``"page.thing"``). Blocking store calls go through
+   ``asyncio.to_thread``. Read a urlencoded form with ``await web.form(request)``; raise
+   ``web.ConsoleError(status, message)`` for an error page (JSON under ``/ui/api/``).
 6. Every control has an accessible name (a ``<label>`` or ``aria-label``).
+7. Tests: ``tests/console/conftest.py`` has the running console (``console_server``,
+   ``make_console``), Chromium pages (``ui_page``, ``admin_page``, ``login``) and logged-in
+   HTTP clients (``console_client``).
 """
 
 from __future__ import annotations

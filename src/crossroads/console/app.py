@@ -18,10 +18,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Config, load_config
 from ..gateway.app import create_app as create_gateway_app
-from ..gateway.http import GatewayApp
+from ..gateway.http import GatewayApp, Handler
 from . import pages
 from .pages import auth
-from .web import PREFIX, ConsoleError, ConsoleState, LoginRequiredError, make_templates, render
+from .pages.playground import CHAT_PATH, chat
+from .web import (
+    PREFIX,
+    ConsoleError,
+    ConsoleState,
+    LoginRequiredError,
+    make_templates,
+    render,
+    require_csrf,
+    require_session,
+    wants_json,
+)
 
 __all__ = ["SECURITY_HEADERS", "app_from_env", "create_app", "mount"]
 
@@ -76,14 +87,30 @@ def mount(app: GatewayApp, config: Config) -> FastAPI:
     _errors(console)
     console.add_middleware(_SecurityHeaders)
     app.mount(PREFIX, console)
+    # The playground's calls skip FastAPI's routing and dependency solving, like the
+    # gateway's own chat endpoints: the same session and CSRF checks, called directly.
+    app.direct_routes = {**app.direct_routes, PREFIX + CHAT_PATH: _direct_chat(console)}
     return console
+
+
+def _direct_chat(console: FastAPI) -> Handler:
+    async def handler(request: Request) -> Response:
+        request.scope["app"] = console  # what the console's helpers read its state from
+        try:
+            session = await require_csrf(request, await require_session(request))
+            response = await chat(request, session)
+        except ConsoleError as exc:
+            response = JSONResponse({"error": exc.message}, status_code=exc.status,
+                                    headers=exc.headers)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return handler
 
 
 def _errors(console: FastAPI) -> None:
     def answer(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
-        if request.url.path.startswith(PREFIX + "/api/") or "application/json" in (
-            request.headers.get("accept", "")
-        ):
+        if wants_json(request):
             return JSONResponse({"error": message}, status_code=status, headers=headers)
         return render(request, "error.html", {"status": status, "message": message},
                       status=status, headers=headers)

@@ -22,6 +22,8 @@ __all__ = ["MAX_TEXT", "SUITE_NAME", "add_to_suite", "suite_path"]
 SUITE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 #: The longest prompt, system prompt or expected answer saved (characters).
 MAX_TEXT = 100_000
+#: The most items one suite file takes from the playground.
+MAX_ITEMS = 5_000
 _LOCK = threading.Lock()
 
 
@@ -63,6 +65,11 @@ def add_to_suite(
             raise ConfigError(
                 f"The suite {name!r} checks answers against an expected answer: give one, "
                 "or save to another suite."
+            )
+        if len(items) >= MAX_ITEMS:
+            raise ConfigError(
+                f"The suite {name!r} already has {len(items):,} items (the most the "
+                "playground adds): save to another suite."
             )
         ids = {str(i.get("id")) for i in items if isinstance(i, dict)}
         number = len(items) + 1

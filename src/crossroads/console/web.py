@@ -54,6 +54,7 @@ __all__ = [
     "require_session",
     "state",
     "url",
+    "wants_json",
 ]
 
 #: Where the console is mounted on the gateway app.
@@ -134,6 +135,8 @@ def url(path: str = "/") -> str:
 
 
 def wants_json(request: Request) -> bool:
+    """Whether an error should be JSON (``/ui/api/...`` or ``Accept: application/json``)
+    rather than an HTML page."""
     path = request.url.path
     return path.startswith(PREFIX + "/api/") or "application/json" in request.headers.get(
         "accept", ""

@@ -17,9 +17,11 @@ from ...gateway.http import read_body
 from .. import records
 from ..bridge import call_gateway, parse_call
 from ..choices import ModelChoice, model_choices
+from ..sessions import Session
 from ..suites import add_to_suite
 from ..web import (
     ConsoleError,
+    CsrfAdminSession,
     CsrfSession,
     CurrentSession,
     NavEntry,
@@ -28,7 +30,7 @@ from ..web import (
     state,
 )
 
-__all__ = ["NAV", "routes"]
+__all__ = ["CHAT_PATH", "NAV", "chat", "routes"]
 
 NAV: NavEntry | None = NavEntry("Playground", "/playground")
 
@@ -39,6 +41,8 @@ GROUPS = (
     ("catalog", "Catalog"),
 )
 PANES = 4
+#: The playground's call, relative to ``/ui``.
+CHAT_PATH = "/api/chat"
 
 
 class SuiteAdd(BaseModel):
@@ -66,11 +70,9 @@ def routes(router: APIRouter) -> None:
             "choices": choices, "groups": GROUPS, "selected": selected, "panes": PANES,
         })
 
-    @router.post("/api/chat")
-    async def chat(request: Request, session: CsrfSession) -> Response:
-        gw = gateway(request)
-        call = parse_call(await read_body(request, gw.config.gateway.max_request_bytes))
-        return await call_gateway(request, gw, session, call)
+    @router.post(CHAT_PATH)
+    async def chat_route(request: Request, session: CsrfSession) -> Response:
+        return await chat(request, session)
 
     @router.get("/api/calls/{request_id}")
     async def call_record(request_id: str, request: Request, session: CurrentSession) -> Response:
@@ -85,7 +87,8 @@ def routes(router: APIRouter) -> None:
                             headers={"cache-control": "no-store"})
 
     @router.post("/api/suite")
-    async def suite(request: Request, session: CsrfSession) -> Response:
+    async def suite(request: Request, session: CsrfAdminSession) -> Response:
+        """Writes a file on the server: the master key only."""
         try:
             spec = SuiteAdd.model_validate_json(await read_body(request, 1_000_000))
         except ValidationError as exc:
@@ -102,6 +105,15 @@ def routes(router: APIRouter) -> None:
             raise ConsoleError(400, exc.message) from None
         return JSONResponse({"path": str(path), "item": item,
                              "run": f"crossroads eval {path} --models MODEL"})
+
+
+async def chat(request: Request, session: Session) -> Response:
+    """One pane's call (``POST /ui/api/chat``), for a session whose CSRF token was checked.
+    The console app also serves this path directly, in front of FastAPI's routing (see
+    :func:`crossroads.console.app.mount`), as the gateway does its chat endpoints."""
+    gw = gateway(request)
+    call = parse_call(await read_body(request, gw.config.gateway.max_request_bytes))
+    return await call_gateway(request, gw, session, call)
 
 
 async def _choices(request: Request) -> list[ModelChoice]:

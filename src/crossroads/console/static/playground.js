@@ -205,7 +205,7 @@
 
   var suiteForm = document.getElementById("suite-form");
   var suiteStatus = document.getElementById("suite-status");
-  suiteForm.addEventListener("submit", function (event) {
+  if (suiteForm) suiteForm.addEventListener("submit", function (event) {
     event.preventDefault();
     var shared = conversation();
     suiteStatus.className = "";
