@@ -13,18 +13,20 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import expect
 
 from crossroads.evals.results import load_run
 from crossroads.evals.stats import mcnemar_exact, paired_bootstrap_diff_ci
 from crossroads.evals.store import RunStore
 from crossroads.store import open_database
 
+from ..conftest import require
 from ..fakes.openai_fake import OpenAIFake
 from ..fakes.server import Reply
 from .a11y import unnamed_controls
 from .conftest import RunningConsole, login
 from .test_screenshots import _folder, shoot
+
+expect = require("playwright.sync_api", "pip install pytest-playwright").expect
 
 XSS = (
     '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
