@@ -129,16 +129,22 @@ def _cost_params(entry: CatalogEntry, input_share: float) -> dict[str, Any] | No
                 "output": p.output,
                 "cached_input": p.cached_input,
             }
-        own = tco.default_selfhost_option(entry)
+        tiers = tco.selfhost_options(entry)
     except ValueError:
         return None
+    # every serving tier: at each volume the one that costs least there is the cost
     return {
         "kind": "self_host",
         "input_share": input_share,
-        "replica_capacity": own.replica_capacity,
-        "replica_month_usd": own.replica_month_usd,
-        "staff": own.staff_fte * own.staff_month_usd,
-        "setup": own.setup_usd / own.amortisation_months,
+        "tiers": [
+            {
+                "replica_capacity": own.replica_capacity,
+                "replica_month_usd": own.replica_month_usd,
+                "staff": own.staff_fte * own.staff_month_usd,
+                "setup": own.setup_usd / own.amortisation_months,
+            }
+            for own in tiers
+        ],
     }
 
 

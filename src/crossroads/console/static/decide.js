@@ -200,8 +200,15 @@
       var charges = ((inputPm - cached) * c.input + cached * cachedPrice + outputPm * c.output) / 1e6;
       return charges + 0.0 + 0.0 + 0.0;
     }
-    var replicas = Math.max(1, Math.ceil(outputPm / c.replica_capacity - 1e-9));
-    return replicas * c.replica_month_usd + c.staff + c.setup + 0.0;
+    // the serving tier that costs least at this volume (tco_cost_curve's min over tiers)
+    var best = Infinity;
+    for (var i = 0; i < c.tiers.length; i++) {
+      var t = c.tiers[i];
+      var replicas = Math.max(1, Math.ceil(outputPm / t.replica_capacity - 1e-9));
+      var total = replicas * t.replica_month_usd + t.staff + t.setup + 0.0;
+      if (total < best) best = total;
+    }
+    return best;
   }
 
   function clamp(value) {
