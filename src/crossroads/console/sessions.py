@@ -47,11 +47,12 @@ class Session:
     #: The key itself, kept server-side only (the playground calls the gateway with it).
     secret: str = field(repr=False)
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
-    created: float = field(default_factory=time.monotonic)
-    seen: float = field(default_factory=time.monotonic)
+    # looked up at each call (not bound once at import), so one clock serves every reading
+    created: float = field(default_factory=lambda: time.monotonic())
+    seen: float = field(default_factory=lambda: time.monotonic())
 
     def expired(self, now: float) -> bool:
-        return now - self.seen > IDLE_S or now - self.created > MAX_AGE_S
+        return now - self.seen > IDLE_S or now - self.created >= MAX_AGE_S  # ends at 12 h
 
     def csrf_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(str(token), self.csrf_token)
