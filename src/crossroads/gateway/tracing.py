@@ -65,14 +65,16 @@ def end(
         **genai.usage_attributes(usage),
     }
     if call.request is not None:
-        attributes.update(genai.request_attributes(call.request, capture_content=span.capture_content))
+        capture = span.capture_content
+        attributes.update(genai.request_attributes(call.request, capture_content=capture))
     if target is not None:
         attributes["crossroads.deployment"] = target.name
         attributes["gen_ai.provider.name"] = genai.provider_name(target.deployment.backend)
-        attributes["gen_ai.response.model"] = target.deployment.model
     if response is not None:
         attributes.update(genai.response_attributes(response, capture_content=span.capture_content))
         attributes.update(genai.usage_attributes(usage))  # what was recorded wins
+    if target is not None:  # the vendor's model id, not the public name the answer carries
+        attributes["gen_ai.response.model"] = target.deployment.model
     if call.guard is not None and call.guard.decisions:
         attributes["crossroads.guard.decisions"] = [
             f"{d.stage}:{d.check}:{d.action}:{d.category}" for d in call.guard.decisions

@@ -44,7 +44,8 @@ class SpanHandle:
         self._tokens: tuple[Token[trace.Span | None], Token[str | None]] | None = None
         context = span.get_span_context()
         if context.is_valid:
-            traceparent = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+            ids = f"{context.trace_id:032x}-{context.span_id:016x}"
+            traceparent = f"00-{ids}-{context.trace_flags:02x}"
             self._tokens = (_CURRENT.set(span), TRACEPARENT.set(traceparent))
 
     @property
