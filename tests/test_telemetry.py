@@ -27,6 +27,8 @@ from crossroads.errors import ConfigError
 from .fakes.openai_fake import OpenAIFake
 from .fakes.server import Reply
 from .gateway_harness import MASTER, gateway_thread
+from .test_eval_runner import CAPITALS, fakes, setup  # noqa: F401 (fixtures)
+from .test_eval_runner import run as run_eval
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "okapi-5521-secret-prompt"
@@ -265,3 +267,43 @@ def test_missing_packages_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError, match=r"crossroads\[telemetry\]"):
         telemetry.configure(TelemetrySettings(otlp_endpoint="http://127.0.0.1:1"))
     assert telemetry.tracing() is None
+
+
+async def test_client_stream_span_has_ttft_and_usage(spans: InMemorySpanExporter) -> None:
+    with OpenAIFake(require_key=False) as fake:
+        _on(spans)
+        fake.script(Reply("one two three"))
+        client = AsyncClient(parse_config(_config(fake.url)))
+        try:
+            text = "".join(
+                [c.choices[0].delta.content or "" async for c in client.stream_chat("m", PROMPT)
+                 if c.choices]
+            )
+        finally:
+            await client.aclose()
+    assert text == "one two three"
+    [span] = spans.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert (span.name, span.kind, attributes["crossroads.stream"]) == (
+        "chat m", SpanKind.CLIENT, True)
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (
+        11, 7)
+    assert float(attributes["gen_ai.server.time_to_first_token"]) > 0  # type: ignore[arg-type]
+
+
+def test_each_eval_item_is_a_span_over_its_client_call(
+    spans: InMemorySpanExporter, setup: Path,  # noqa: F811 (the fixture)
+) -> None:
+    _on(spans)
+    run_eval(setup, models=("strong",))
+    finished = spans.get_finished_spans()
+    items = [s for s in finished if s.name == "eval strong"]
+    calls = [s for s in finished if s.kind == SpanKind.CLIENT]
+    assert len(items) == len(calls) == len(CAPITALS)
+    assert {dict(s.attributes or {})["crossroads.eval.item_id"] for s in items} == {
+        c.lower() for c in CAPITALS}
+    assert all(dict(s.attributes or {})["crossroads.eval.passed"] is True for s in items)
+    by_id = {s.context.span_id: s for s in items}
+    for call in calls:
+        assert call.parent is not None and call.parent.span_id in by_id
+        assert dict(call.attributes or {})["gen_ai.usage.input_tokens"] == 11
