@@ -143,8 +143,14 @@ class AsyncClient:
         response.usage.timings = Timings(time_to_first_token_s=total, total_s=total)
         if span is not None:
             deployment = target.deployment
-            close_chat_span(span, backend=deployment.backend, model=deployment.model,
-                            deployment=deployment.name, response=response, usage=response.usage)
+            close_chat_span(
+                span,
+                backend=deployment.backend,
+                model=deployment.model,
+                deployment=deployment.name,
+                response=response,
+                usage=response.usage,
+            )
         return response
 
     def stream_chat(
@@ -204,8 +210,14 @@ class AsyncClient:
             usage = Usage.of(prompt, deltas)
         usage.timings = Timings(time_to_first_token_s=first, total_s=time.perf_counter() - start)
         deployment = opened.target.deployment
-        close_chat_span(span, backend=deployment.backend, model=deployment.model,
-                        deployment=deployment.name, usage=usage, ttft_s=first)
+        close_chat_span(
+            span,
+            backend=deployment.backend,
+            model=deployment.model,
+            deployment=deployment.name,
+            usage=usage,
+            ttft_s=first,
+        )
         yield held or ChatChunk(id="chatcmpl-usage", model=request.model, usage=usage)
 
     async def aclose(self) -> None:

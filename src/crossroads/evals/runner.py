@@ -31,8 +31,8 @@ from ..backends.base import Prices
 from ..client import AsyncClient
 from ..errors import APIError, ConfigError, CrossroadsError
 from ..store import Database
-from ..telemetry.calls import close_eval_span, open_eval_span
 from ..streaming import StreamAccumulator
+from ..telemetry.calls import close_eval_span, open_eval_span
 from ..types import FinishReason, Usage
 from .manifest import build_manifest
 from .options import RunOptions
@@ -210,7 +210,7 @@ class Runner:
             span, score=row["score"], passed=row["passed"], cached=row["cached"], error=row["error"]
         )
 
-    async def _item(self, run_id: str, item: SuiteItem, model: str, repeat: int) -> dict[str, Any]:
+    async def _item(self, run_id: str, item: SuiteItem, model: str, repeat: int) -> ResultRow:
         messages = self.suite.render(item)
         opts = self._call_options()
         cached = False
@@ -242,7 +242,7 @@ class Runner:
         )
         binary = [sc.passed for _, sc in scored if sc.passed is not None]
         passed = all(binary) if binary else None
-        row: dict[str, Any] = {
+        row: ResultRow = {
             "run_id": run_id,
             "item_id": item.id,
             "model": model,
