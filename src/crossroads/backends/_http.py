@@ -210,18 +210,16 @@ class HTTPTransport:
         does for it, minus the layers an API call never needs)."""
         url, transport = self._route(path)
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        headers = self._request_headers
-        traceparent = TRACEPARENT.get()
-        if traceparent is not None:  # tracing on: the upstream call joins the trace
-            headers = headers.copy()
-            headers["traceparent"] = traceparent
         request = httpx.Request(
             "POST",
             url.copy_merge_params(params) if params else url,
-            headers=headers,
+            headers=self._request_headers,
             content=content.encode(),
             extensions={"timeout": self._timeouts},
         )
+        traceparent = TRACEPARENT.get()
+        if traceparent is not None:  # tracing on: the upstream call joins the trace
+            request.headers["traceparent"] = traceparent
         response = await transport.handle_async_request(request)
         response.request = request
         if not stream:

@@ -30,12 +30,7 @@ def start(call: Call, headers: Mapping[str, str]) -> None:
     call.span = active.start(
         "chat",
         "server",
-        {
-            "gen_ai.operation.name": "chat",
-            "crossroads.request_id": call.request_id,
-            "crossroads.endpoint": call.endpoint,
-            "crossroads.protocol": call.protocol,
-        },
+        {"gen_ai.operation.name": "chat", "crossroads.request_id": call.request_id},
         traceparent=headers.get("traceparent"),
     )
 
@@ -54,14 +49,10 @@ def end(
     call.span = None
     span.rename(genai.span_name("chat", call.model or None))
     target = call.target
+    # Few attributes: encoding each costs the gateway CPU (BENCHMARKS.md, issue 15).
     attributes: dict[str, object] = {
         "crossroads.route": call.model or None,
-        "crossroads.key": call.key_label,
-        "crossroads.stream": call.stream,
-        "crossroads.attempts": call.attempts,
-        "http.response.status_code": status,
         "gen_ai.server.time_to_first_token": call.ttft_s,
-        "crossroads.ttft_s": call.ttft_s,
         **genai.usage_attributes(usage),
     }
     if call.request is not None:

@@ -43,7 +43,6 @@ def close_chat_span(
         "gen_ai.provider.name": genai.provider_name(backend),
         "crossroads.deployment": deployment,
         "gen_ai.server.time_to_first_token": ttft_s,
-        "crossroads.ttft_s": ttft_s,
     }
     if response is not None:
         attributes.update(genai.response_attributes(response, capture_content=span.capture_content))

@@ -60,7 +60,6 @@ def usage_attributes(usage: Usage | None) -> Attributes:
 def response_attributes(response: ChatResponse, *, capture_content: bool) -> Attributes:
     attributes: Attributes = {
         "gen_ai.response.model": response.model,
-        "gen_ai.response.id": response.id,
         "gen_ai.response.finish_reasons": [
             str(c.finish_reason) for c in response.choices if c.finish_reason is not None
         ],
