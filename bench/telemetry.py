@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gateway as bench_gateway  # noqa: E402
-from _loadgen import free_port  # noqa: E402
+import gateway as bench_gateway
+from _loadgen import free_port
 
 COLLECTOR = """
 import sys

@@ -306,3 +306,18 @@ def test_each_eval_item_is_a_span_over_its_client_call(
     for call in calls:
         assert call.parent is not None and call.parent.span_id in by_id
         assert dict(call.attributes or {})["gen_ai.usage.input_tokens"] == 11
+
+
+def test_refused_key_still_ends_its_span(spans: InMemorySpanExporter) -> None:
+    with OpenAIFake(require_key=False) as fake:
+        extra = _on(spans)
+        with gateway_thread(_config(fake.url, extra)) as gw:
+            refused = httpx.post(
+                gw.url + "/v1/chat/completions", timeout=30,
+                headers={"Authorization": "Bearer sk-cr-" + "W" * 40},
+                json={"model": "m", "messages": [{"role": "user", "content": PROMPT}]},
+            )
+        assert refused.status_code == 401 and not fake.requests
+    [span] = [s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert span.status.status_code == StatusCode.ERROR
+    assert "error.type" in (span.attributes or {})

@@ -197,6 +197,7 @@ class Gateway:
             await self._record_failure(call, exc, failure.status_code)
         except Exception:  # the client still gets its own error, not a bare 500
             log.exception("could not record failed request %s", call.request_id)
+        tracing.end(call, failure.status_code, call.spent or Usage(), exc, None)  # 401s too
         return failure
 
     def _model_names(self, key: KeyRecord | None) -> list[tuple[str, str]]:
