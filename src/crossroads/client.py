@@ -26,6 +26,8 @@ from .config import Config, load_config
 from .errors import BadRequestError
 from .guard.stream import guarded_stream
 from .routing import Router, close_stream
+from .telemetry import configure as configure_telemetry
+from .telemetry.calls import close_chat_span, open_chat_span
 from .types import (
     ChatChunk,
     ChatRequest,
@@ -62,6 +64,7 @@ class AsyncClient:
         check_context: bool = True,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
+        configure_telemetry(self.config.telemetry)  # off unless configured
         self.router = Router(self.config, http=http, check_context=check_context)
         self._guardrails: Guardrails | None = None
 
@@ -129,10 +132,25 @@ class AsyncClient:
             await guard.record()
 
     async def _complete(self, request: ChatRequest) -> ChatResponse:
+        span = open_chat_span(request)  # None: tracing off
         start = time.perf_counter()
-        response, _, _ = await self.router.complete(request)
+        try:
+            response, target, _ = await self.router.complete(request)
+        except BaseException as exc:
+            close_chat_span(span, error=exc)
+            raise
         total = time.perf_counter() - start
         response.usage.timings = Timings(time_to_first_token_s=total, total_s=total)
+        if span is not None:
+            deployment = target.deployment
+            close_chat_span(
+                span,
+                backend=deployment.backend,
+                model=deployment.model,
+                deployment=deployment.name,
+                response=response,
+                usage=response.usage,
+            )
         return response
 
     def stream_chat(
@@ -147,11 +165,17 @@ class AsyncClient:
 
         A server that sends no usage in streams (llama-cpp-python's, some proxies) gets
         the gateway's estimate: the prompt's estimate and one token per content delta."""
+        span = open_chat_span(request, stream=True)  # None: tracing off
         start = time.perf_counter()
-        opened = await self.router.open_stream(request)
+        try:
+            opened = await self.router.open_stream(request)
+        except BaseException as exc:
+            close_chat_span(span, error=exc)
+            raise
         first: float | None = None
         held: ChatChunk | None = None
         tokens = deltas = 0
+        failed: BaseException | None = None
         try:
             chunk: ChatChunk | None = opened.first
             rest = opened.rest
@@ -171,15 +195,29 @@ class AsyncClient:
                 elif chunk.choices or chunk.id != "chatcmpl-empty":
                     yield chunk
                 chunk = await anext(rest, None)
+        except BaseException as exc:
+            failed = exc
+            raise
         finally:
             opened.end(tokens)
             await close_stream(opened.rest)
+            if failed is not None:
+                close_chat_span(span, error=failed)
         if held is not None and held.usage is not None:
             usage = held.usage
         else:
             prompt = estimate_prompt_tokens(request)
             usage = Usage.of(prompt, deltas)
         usage.timings = Timings(time_to_first_token_s=first, total_s=time.perf_counter() - start)
+        deployment = opened.target.deployment
+        close_chat_span(
+            span,
+            backend=deployment.backend,
+            model=deployment.model,
+            deployment=deployment.name,
+            usage=usage,
+            ttft_s=first,
+        )
         yield held or ChatChunk(id="chatcmpl-usage", model=request.model, usage=usage)
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import httpx
 
 from .. import __version__
+from .._trace import TRACEPARENT
 from ..errors import APIError, UpstreamTimeoutError, UpstreamUnavailableError
 from ._fasthttp import FastTransport, fast_transport_enabled
 from ._sse import SSEEvent, decode_event, iter_sse, json_loads
@@ -65,6 +66,12 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
+
+
+def _traced(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` plus the current span's ``traceparent`` (tracing on)."""
+    traceparent = TRACEPARENT.get()
+    return headers if traceparent is None else {**headers, "traceparent": traceparent}
 
 
 def _body_bytes(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -177,7 +184,7 @@ class HTTPTransport:
                     self._url(path),
                     json=body,
                     params=params,
-                    headers=self.headers,
+                    headers=_traced(self.headers),
                     timeout=self.timeout,
                 )
                 response = await self.client.send(request, stream=stream)
@@ -210,6 +217,9 @@ class HTTPTransport:
             content=content.encode(),
             extensions={"timeout": self._timeouts},
         )
+        traceparent = TRACEPARENT.get()
+        if traceparent is not None:  # tracing on: the upstream call joins the trace
+            request.headers["traceparent"] = traceparent
         response = await transport.handle_async_request(request)
         response.request = request
         if not stream:

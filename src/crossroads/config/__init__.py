@@ -27,6 +27,7 @@ from .gateway import DEPRECATED_ROUTING_FIELDS, GatewaySettings
 from .guardrails import GuardrailsConfig
 from .routing import Route, RouteTarget, RoutingSettings, Strategy
 from .shadow import ShadowRule, unique_rule_names
+from .telemetry import TelemetrySettings
 from .yamlfile import Loc, parse_yaml
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "RoutingSettings",
     "ShadowRule",
     "Strategy",
+    "TelemetrySettings",
     "crossroads_home",
     "env_reference",
     "expand_env",
@@ -186,6 +188,8 @@ class Config(BaseModel):
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     #: Copies of sampled production requests for candidate models (docs/shadow.md).
     shadow: list[ShadowRule] = Field(default_factory=list)
+    #: OpenTelemetry tracing (docs/telemetry.md); None: off unless $OTEL_EXPORTER_OTLP_ENDPOINT.
+    telemetry: TelemetrySettings | None = None
     #: The file this was read from (None when no file was found).
     path: Path | None = Field(default=None, exclude=True)
     #: Settings found in their old place, as messages naming the new one.

@@ -32,6 +32,7 @@ from ..client import AsyncClient
 from ..errors import APIError, ConfigError, CrossroadsError
 from ..store import Database
 from ..streaming import StreamAccumulator
+from ..telemetry.calls import close_eval_span, open_eval_span
 from ..types import FinishReason, Usage
 from .manifest import build_manifest
 from .options import RunOptions
@@ -199,6 +200,17 @@ class Runner:
         return scored
 
     async def _one(self, run_id: str, item: SuiteItem, model: str, repeat: int) -> None:
+        span = open_eval_span(run_id, self.suite.name, item.id, model)  # None: tracing off
+        try:
+            row = await self._item(run_id, item, model, repeat)
+        except BaseException as exc:
+            close_eval_span(span, score=0.0, passed=None, cached=False, error=type(exc).__name__)
+            raise
+        close_eval_span(
+            span, score=row["score"], passed=row["passed"], cached=row["cached"], error=row["error"]
+        )
+
+    async def _item(self, run_id: str, item: SuiteItem, model: str, repeat: int) -> ResultRow:
         messages = self.suite.render(item)
         opts = self._call_options()
         cached = False
@@ -230,32 +242,31 @@ class Runner:
         )
         binary = [sc.passed for _, sc in scored if sc.passed is not None]
         passed = all(binary) if binary else None
-        self._pending.append(
-            {
-                "run_id": run_id,
-                "item_id": item.id,
-                "model": model,
-                "repeat": repeat,
-                "output": answer.text,
-                "score": value,
-                "passed": passed,
-                "format_error": any(sc.format_error for _, sc in scored),
-                "scores": {
-                    name: {"value": sc.value, "passed": sc.passed, "detail": sc.detail}
-                    for name, sc in scored
-                },
-                "latency_s": None if cached else answer.latency_s,
-                "ttft_s": None if cached else answer.ttft_s,
-                "tokens_per_s": None if cached else tokens_per_s,
-                "prompt_tokens": answer.prompt_tokens,
-                "completion_tokens": answer.completion_tokens,
-                "cost_usd": 0.0 if cached else answer.cost_usd,
-                "cached": cached,
-                "error": error,
-                "finish_reason": answer.finish_reason,
-                "created_at": _now(),
-            }
-        )
+        row: ResultRow = {
+            "run_id": run_id,
+            "item_id": item.id,
+            "model": model,
+            "repeat": repeat,
+            "output": answer.text,
+            "score": value,
+            "passed": passed,
+            "format_error": any(sc.format_error for _, sc in scored),
+            "scores": {
+                name: {"value": sc.value, "passed": sc.passed, "detail": sc.detail}
+                for name, sc in scored
+            },
+            "latency_s": None if cached else answer.latency_s,
+            "ttft_s": None if cached else answer.ttft_s,
+            "tokens_per_s": None if cached else tokens_per_s,
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
+            "cost_usd": 0.0 if cached else answer.cost_usd,
+            "cached": cached,
+            "error": error,
+            "finish_reason": answer.finish_reason,
+            "created_at": _now(),
+        }
+        self._pending.append(row)
         self.counters.done[model] = self.counters.done.get(model, 0) + 1
         if self.progress is not None:
             self.progress(
@@ -267,6 +278,7 @@ class Runner:
                     error is not None,
                 )
             )
+        return row
 
     # -- writing -------------------------------------------------------------------------
     async def _flush(self) -> None:

@@ -19,6 +19,7 @@ from .protocol import ProtocolName
 
 if TYPE_CHECKING:
     from ..guard import RequestGuard
+    from ..telemetry import SpanHandle
 
 __all__ = ["Call", "ClientGoneError", "Reservation", "new_request_id"]
 
@@ -88,6 +89,8 @@ class Call:
     gone: bool = False
     #: A stream sampled by a shadow rule: its text as relayed (``shadowing.py``).
     shadow_text: list[str] | None = None
+    #: Its OpenTelemetry span, while open (tracing on; ``tracing.py``).
+    span: SpanHandle | None = None
 
     @property
     def key_label(self) -> str:

@@ -23,6 +23,7 @@ import anyio
 from fastapi import Request
 from fastapi.responses import Response
 
+from .. import telemetry
 from ..config import Config
 from ..errors import (
     APIError,
@@ -36,7 +37,7 @@ from ..guard.stream import guarded_stream
 from ..routing import REQUEST_ID, OpenStream, Router, Target, close_stream
 from ..store import Database, open_database
 from ..types import ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage
-from . import json_log, openai
+from . import json_log, openai, tracing
 from .audit_trail import AuditTrail
 from .billing import Billing, cut_charge, cut_stream_usage, prompt_bound
 from .call import Call, ClientGoneError, Reservation, new_request_id
@@ -90,6 +91,7 @@ class Gateway:
     @classmethod
     def create(cls, config: Config) -> Gateway:
         settings = config.gateway
+        telemetry.configure(config.telemetry)  # off unless configured: imports nothing
         db = open_database(config=config)
         master = master_key(settings)
         router = Router(config)
@@ -141,6 +143,7 @@ class Gateway:
         returned; a stream is, by its relay, before its last event. Any failure is the
         protocol's error response, recorded."""
         call = Call(protocol=protocol.name, endpoint=endpoint)
+        tracing.start(call, request.headers)
         try:
             await self.authenticate(call, request.headers)
             body = await read_body(request, self.config.gateway.max_request_bytes)
@@ -194,6 +197,7 @@ class Gateway:
             await self._record_failure(call, exc, failure.status_code)
         except Exception:  # the client still gets its own error, not a bare 500
             log.exception("could not record failed request %s", call.request_id)
+        tracing.end(call, failure.status_code, call.spent or Usage(), exc, None)  # 401s too
         return failure
 
     def _model_names(self, key: KeyRecord | None) -> list[tuple[str, str]]:
@@ -515,6 +519,7 @@ class Gateway:
             attempts=call.attempts,
         )
         json_log.log_request(call, status, cost_usd=cost, error=record.error_class)
+        tracing.end(call, status, usage, error, response)
         self.audit.expect(call, record)
         try:
             await self.ledger.record(record)
