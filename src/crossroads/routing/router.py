@@ -47,6 +47,8 @@ if TYPE_CHECKING:  # backends are imported when a deployment needs them
 
 __all__ = ["OpenRelay", "OpenStream", "RoutePlan", "Router", "Target", "close_stream"]
 
+_Item = TypeVar("_Item")
+
 log = logging.getLogger("crossroads.routing")
 
 _EWMA = 0.2
@@ -428,7 +430,7 @@ class Router:
                 raise
 
         (first, rest), target, attempts = await self._failover(request, first_events)
-        return OpenRelay(target, first, rest, attempts)
+        return OpenRelay(target, first, _cut_logged(rest, target, attempts), attempts)
 
     async def aclose(self) -> None:
         if self._closing:
@@ -441,9 +443,10 @@ class Router:
 
 
 async def _cut_logged(
-    rest: AsyncIterator[ChatChunk], target: Target, attempts: int
-) -> AsyncIterator[ChatChunk]:
-    """``rest``, logging (once) the failure that cuts it after its first chunk."""
+    rest: AsyncIterator[_Item], target: Target, attempts: int
+) -> AsyncIterator[_Item]:
+    """``rest`` (chunks, or a relay's raw events), logging (once) the failure that cuts
+    it after its first chunk."""
     try:
         async for chunk in rest:
             yield chunk
