@@ -115,7 +115,8 @@ def upgrade() -> None:
         )
         day = "to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
     else:
-        one = _upsert(f"VALUES ({', '.join(_values('NEW', 'substr(NEW.created_at, 1, 10)'))})", "max")
+        new_day = "substr(NEW.created_at, 1, 10)"
+        one = _upsert(f"VALUES ({', '.join(_values('NEW', new_day))})", "max")
         op.execute(
             "CREATE TRIGGER usage_daily_add AFTER INSERT ON usage_ledger "
             f"FOR EACH ROW BEGIN {one}; END"
