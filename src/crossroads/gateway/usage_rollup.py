@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 GroupBy = Literal["key", "model", "route", "day"]
-GROUPS: tuple[str, ...] = get_args(GroupBy)
+GROUPS: tuple[GroupBy, ...] = get_args(GroupBy)
 _BUCKETS = tuple(f"lat_b{i:02d}" for i in range(len(USAGE_LATENCY_BOUNDS) + 1))
 _SUMS = (
     "requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens",
