@@ -94,8 +94,8 @@ async def test_rollup_equals_raw_scan(db: Database) -> None:
     for by in GROUPS:
         for kwargs in ({}, {"since": since, "until": until}, {"key_id": "k-beta"},
                        {"key_id": ""}, {"key_id": "k-alpha", "since": since}):
-            rollup = rollup_usage(db, by, **kwargs)  # type: ignore[arg-type]
-            raw = raw_usage(db, by, **kwargs)  # type: ignore[arg-type]
+            rollup = rollup_usage(db, by, **kwargs)
+            raw = raw_usage(db, by, **kwargs)
             assert rollup, (by, kwargs)
             _assert_same(rollup, raw)
     total = sum(g["requests"] for g in rollup_usage(db, "day"))
