@@ -17,7 +17,9 @@ the gateway. Then, alternating A B, B A, …:
   the cheapest raw query, to show the rollups do not win only by skipping Python.
 
 Reports the median of ``--rounds`` per query and the ratio (target: the page ≤ 300 ms,
-the raw query ≥ 3 s).
+the raw query ≥ 3 s). ``--trigger-cost`` measures instead what the rollup trigger adds
+to the ledger's write (``Ledger.record`` on SQLite, one row per commit as the gateway
+writes them), against the same database without the trigger, interleaved.
 """
 
 from __future__ import annotations
@@ -155,13 +157,49 @@ def report(label: str, db: Database, n: int, load_s: float, rounds: int) -> None
         print(f"  {name:32s} median {value * 1000:9.1f} ms{ratio}")
 
 
+def trigger_cost(rounds: int, n: int = 2000) -> None:
+    import asyncio
+
+    from crossroads.gateway.ledger import Ledger, UsageRecord
+
+    async def write(db: Database, tag: str) -> float:
+        ledger = Ledger(db)
+        t0 = time.perf_counter()
+        for i in range(n):
+            await ledger.record(UsageRecord(
+                request_id=f"{tag}-{i}", model="gpt-4o", key_id="k1", key_name="a",
+                deployment="d", endpoint="/v1/chat/completions", status=200,
+                prompt_tokens=10, completion_tokens=5, cost_usd=0.001, latency_s=0.3,
+            ))
+        await ledger.aclose()
+        return (time.perf_counter() - t0) / n
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with_trigger = open_database(f"sqlite:///{tmp}/a.db")
+        without = open_database(f"sqlite:///{tmp}/b.db")
+        with without.engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER usage_daily_add"))
+        a: list[float] = []
+        b: list[float] = []
+        for r in range(rounds):
+            a.append(asyncio.run(write(with_trigger, f"r{r}")))
+            b.append(asyncio.run(write(without, f"r{r}")))
+        print(f"Ledger.record on SQLite, {n} rows x {rounds} rounds (median per row): "
+              f"with the rollup trigger {statistics.median(a) * 1e6:.1f} µs, "
+              f"without {statistics.median(b) * 1e6:.1f} µs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--postgres", help="also run on this PostgreSQL (a temporary schema)")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--trigger-cost", action="store_true")
     args = parser.parse_args()
+    if args.trigger_cost:
+        trigger_cost(args.rounds)
+        return
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
             db = open_database(f"sqlite:///{tmp}/usage.db")
