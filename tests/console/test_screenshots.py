@@ -61,3 +61,8 @@ def test_screenshots_of_the_console(
     page.get_by_role("button", name="Verify the audit chain").click()
     page.locator("#audit-result p").wait_for()
     shoot(page, folder, "logs")
+    page.get_by_role("link", name="Usage").click()
+    page.get_by_label("Group by").select_option("model")
+    page.get_by_role("button", name="Show").click()
+    page.locator("svg.usage-chart").wait_for()
+    shoot(page, folder, "usage")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -19,6 +21,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "USAGE_LATENCY_BOUNDS",
     "api_keys",
     "audit_head",
     "audit_log",
@@ -28,6 +31,7 @@ __all__ = [
     "results",
     "run_items",
     "runs",
+    "usage_daily",
     "usage_ledger",
 ]
 
@@ -203,3 +207,34 @@ responses = Table(
     Column("conversation", JSON, nullable=False),
 )
 Index("ix_responses_owner", responses.c.owner)
+
+# -- daily usage rollups (migration 0005) -------------------------------------------------
+#: One row per UTC day, key, model and route (the deployment), kept by a trigger on
+#: ``usage_ledger`` in the same transaction as each row. ``key_id``/``route`` are ''
+#: when the ledger has none. Latency: a sum, a maximum and a histogram whose bucket
+#: ``lat_bNN`` counts requests below ``USAGE_LATENCY_BOUNDS[NN]`` (the last one is open).
+USAGE_LATENCY_BOUNDS = (
+    0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 15.0, 30.0
+)
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", String(10), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("route", String(200), nullable=False),
+    Column("key_name", String(200)),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("unpriced", Integer, nullable=False),
+    Column("latency_sum", Float, nullable=False),
+    *(Column(f"lat_b{i:02d}", Integer, nullable=False) for i in range(16)),
+    Column("latency_max", Float, nullable=False),
+    PrimaryKeyConstraint("day", "key_id", "model", "route", name="pk_usage_daily"),
+)
+Index("ix_usage_daily_key_day", usage_daily.c.key_id, usage_daily.c.day)
